@@ -1,0 +1,3 @@
+"""focuswrap: focus-stack photos from the command line with Hugin's tools."""
+
+__version__ = "0.1.0"

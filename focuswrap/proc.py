@@ -1,0 +1,142 @@
+"""The one place where focuswrap starts a process.
+
+:func:`run` logs the command, streams the child's output line by line to an
+optional callback (for progress), returns ``(returncode, stdout, stderr)`` and
+never lets ``OSError`` escape untyped.  On Ctrl-C (``KeyboardInterrupt``) or a
+timeout it terminates the child, then kills it if it does not go, and only
+then re-raises: no Hugin process keeps burning CPU after focuswrap is gone.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Mapping, Sequence
+
+from focuswrap.errors import MissingToolError, ToolTimeout
+
+log = logging.getLogger("focuswrap.proc")
+
+#: Called with ("stdout" | "stderr", line without newline) as the child prints.
+LineCallback = Callable[[str, str], None]
+
+#: Seconds a child gets to exit after SIGTERM before it is killed.
+TERMINATE_GRACE = 3.0
+
+
+@dataclass(frozen=True)
+class Completed:
+    """What a finished child left: exit code (negative: killed by that signal) and output."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+
+def _pump(stream, name: str, sink: list[str], on_line: LineCallback | None, logger) -> None:
+    for line in iter(stream.readline, ""):
+        sink.append(line)
+        text = line.rstrip("\r\n")
+        if name == "stderr":
+            logger.debug("%s", text)
+        if on_line is not None:
+            try:
+                on_line(name, text)
+            except Exception:  # a progress display must never break a run
+                log.debug("progress callback failed", exc_info=True)
+    stream.close()
+
+
+def stop(child: subprocess.Popen, grace: float = TERMINATE_GRACE) -> None:
+    """Terminate ``child``, wait up to ``grace`` seconds, then kill it."""
+    if child.poll() is not None:
+        return
+    try:
+        child.terminate()
+        child.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
+    except OSError:  # already gone
+        pass
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    cwd: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+    on_line: LineCallback | None = None,
+) -> Completed:
+    """Run ``argv`` (never through a shell) and return its exit code and output.
+
+    Raises :class:`MissingToolError` when the program cannot be started and
+    :class:`ToolTimeout` when it runs longer than ``timeout`` seconds.
+    ``KeyboardInterrupt`` stops the child and is re-raised.
+    """
+    argv = [os.fspath(a) for a in argv]
+    name = os.path.basename(argv[0]) if argv else "?"
+    logger = logging.getLogger(f"focuswrap.tool.{name}")
+    logger.debug("Running: %s", argv)
+    kwargs: dict = {}
+    if sys.platform == "win32":
+        kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP  # type: ignore[attr-defined]
+    else:
+        # Our own session: the terminal's Ctrl-C reaches only focuswrap, which
+        # then stops the child itself (and knows it did).
+        kwargs["start_new_session"] = True
+    started = time.monotonic()
+    try:
+        child = subprocess.Popen(
+            argv,
+            cwd=os.fspath(cwd) if cwd is not None else None,
+            env=dict(env) if env is not None else None,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            **kwargs,
+        )
+    except OSError as exc:
+        raise MissingToolError(f"Could not start {argv[0]}: {exc.strerror or exc}.") from exc
+
+    out: list[str] = []
+    err: list[str] = []
+    pumps = [
+        threading.Thread(target=_pump, args=(child.stdout, "stdout", out, on_line, logger), daemon=True),
+        threading.Thread(target=_pump, args=(child.stderr, "stderr", err, on_line, logger), daemon=True),
+    ]
+    for t in pumps:
+        t.start()
+    try:
+        try:
+            returncode = child.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            stop(child)
+            for t in pumps:
+                t.join(timeout=2)
+            raise ToolTimeout(
+                f"{name} ran for more than {timeout:g} s and was stopped.",
+                argv=argv,
+                returncode=None,
+                stdout="".join(out),
+                stderr="".join(err),
+                hint="Raise the limit with --timeout if your photos are very large.",
+            ) from None
+    except BaseException:  # KeyboardInterrupt, SystemExit, ToolTimeout
+        stop(child)
+        raise
+    for t in pumps:
+        t.join()
+    seconds = time.monotonic() - started
+    logger.debug("exit code %s after %.2f s", returncode, seconds)
+    return Completed(returncode, "".join(out), "".join(err), seconds)
