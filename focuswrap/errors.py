@@ -100,6 +100,8 @@ class ToolFailed(FocuswrapError):
         self.returncode = returncode
         self.stdout = stdout
         self.stderr = stderr
+        #: True when the failure matched no known diagnosis: the report then shows the output.
+        self.unknown = False
 
     def details(self) -> str:
         """The command and the last lines of its output, indented (for --verbose and logs)."""

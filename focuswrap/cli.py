@@ -1,0 +1,212 @@
+"""The command line: Typer only.
+
+Each command parses its options, calls one library function and shows the
+result.  Exceptions become messages and exit codes in :func:`main`, and only
+there.  Heavy modules are imported inside commands so that ``--help`` and
+``--version`` stay quick.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from focuswrap import __version__
+from focuswrap.errors import ExitCode, FocuswrapError, Interrupted
+
+app = typer.Typer(
+    name="focuswrap",
+    help="Focus-stack photos with Hugin's align_image_stack and enfuse.\n\n"
+    "Example: focuswrap stack IMG_*.jpg -o stacked.jpg",
+    no_args_is_help=True,
+    add_completion=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+)
+presets_app = typer.Typer(help="List, show and create presets.", no_args_is_help=True)
+app.add_typer(presets_app, name="presets")
+
+HUGIN_DIR = typer.Option(None, "--hugin-dir", help="Folder holding align_image_stack and enfuse (else FOCUSWRAP_HUGIN_DIR, config.toml, PATH, the usual install places).", file_okay=False)
+
+
+_verbose = False  # set by --verbose: failure reports then include the tools' output
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"focuswrap {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
+) -> None:
+    """Focus-stack photos with Hugin's align_image_stack and enfuse."""
+
+
+def _tools(hugin_dir: Optional[Path]):
+    from focuswrap import discovery
+    from focuswrap.config import load_config
+
+    config = load_config()
+    return discovery.find_tools(hugin_dir=hugin_dir, config_hugin_dir=config.hugin_dir)
+
+
+@app.command(epilog="Examples:\n\n  focuswrap stack IMG_1.jpg IMG_2.jpg IMG_3.jpg -o stacked.jpg\n\n"
+             "  focuswrap stack shots/*.jpg --preset handheld\n\n  focuswrap stack shots/*.jpg --dry-run")
+def stack(
+    photos: List[Path] = typer.Argument(..., help="The photos of one focus bracket (two or more).", show_default=False),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Result file (.jpg, .tif, .png). Default: next to the first photo, named FIRST-stacked.EXT."),
+    preset: Optional[str] = typer.Option(None, "-p", "--preset", help="Preset name (see 'focuswrap presets list'). Default: miniature."),
+    force: bool = typer.Option(False, "--force", "-f", help="Replace the output file if it exists."),
+    dry_run: bool = typer.Option(False, "--dry-run", "-n", help="Print the exact commands, run nothing."),
+    keep_temp: bool = typer.Option(False, "--keep-temp", help="Keep the work folder (aligned frames, debug.pto) for inspection."),
+    keep_order: bool = typer.Option(False, "--keep-order", help="Use the photos in the order given (default: natural name order)."),
+    no_retry: bool = typer.Option(False, "--no-retry", help="Do not climb the preset's fallback ladder when alignment fails."),
+    max_attempts: Optional[int] = typer.Option(None, "--max-attempts", min=1, help="At most this many alignment attempts."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", min=1, help="Seconds one Hugin tool may run before it is stopped (default 1800)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Also show the exact commands and the tools' full output."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object (see docs/json.md)."),
+    hugin_dir: Optional[Path] = HUGIN_DIR,
+) -> None:
+    """Stack photos focused at different distances into one sharp image."""
+    global _verbose
+    _verbose = verbose
+    from focuswrap import display, pipeline, presets
+    from focuswrap.config import load_config
+
+    config = load_config()
+    request = pipeline.StackRequest(
+        inputs=photos,
+        preset=presets.get(preset or config.preset or presets.DEFAULT_PRESET),
+        output=output,
+        force=force,
+        keep_temp=keep_temp,
+        keep_order=keep_order,
+        retry=not no_retry,
+        max_attempts=max_attempts,
+        timeout=timeout or config.timeout,
+        verbose_tools=not quiet,
+    )
+    tools = _tools(hugin_dir)
+    if dry_run:
+        plan = pipeline.plan(request, tools)
+        print("\n".join(plan.shell_lines()))
+        print(f"# then the result is written to {plan.output}", file=sys.stderr)
+        return
+    reporter = display.make_reporter(quiet=quiet or as_json, verbose=verbose)
+    with reporter if hasattr(reporter, "__enter__") else _nullcontext():
+        result = pipeline.stack(request, tools, reporter)
+    display.print_result(result, as_json=as_json)
+
+
+class _nullcontext:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+@app.command()
+def doctor(hugin_dir: Optional[Path] = HUGIN_DIR) -> None:
+    """Show where Hugin's tools are, their versions, and focuswrap's folders."""
+    from focuswrap import doctor as doctor_mod
+
+    text, ok = doctor_mod.report(hugin_dir=hugin_dir)
+    print(text)
+    if not ok:
+        raise typer.Exit(int(ExitCode.MISSING_TOOL))
+
+
+@app.command(epilog="Example:\n\n  focuswrap demo ~/focuswrap-demo")
+def demo(
+    folder: Path = typer.Argument(Path("focuswrap-demo"), help="Where to write the synthetic photos and the result."),
+    force: bool = typer.Option(False, "--force", "-f", help="Replace an earlier demo result."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    hugin_dir: Optional[Path] = HUGIN_DIR,
+) -> None:
+    """Render a synthetic focus bracket, stack it with the real tools, and say how well it went."""
+    from focuswrap import demo as demo_mod
+    from focuswrap import display
+
+    tools = _tools(hugin_dir)
+    reporter = display.make_reporter(quiet=quiet, verbose=False)
+    with reporter if hasattr(reporter, "__enter__") else _nullcontext():
+        outcome = demo_mod.run(folder, tools, reporter, force=force)
+    print(demo_mod.summary(outcome))
+
+
+@presets_app.command("list")
+def presets_list() -> None:
+    """List the presets and when to use each."""
+    from focuswrap import presets
+
+    for item in presets.load_all():
+        tag = " (user, overrides bundled)" if item.overrides_bundled else (" (user)" if item.source == "user" else "")
+        default = " [default]" if item.name == presets.DEFAULT_PRESET else ""
+        print(f"{item.name}{default}{tag}\n    {item.preset.description}")
+
+
+@presets_app.command("show")
+def presets_show(name: str = typer.Argument(..., help="Preset name.")) -> None:
+    """Show the exact arguments a preset gives each tool, and its fallback ladder."""
+    from focuswrap import presets
+
+    print(presets.describe(presets.get(name)))
+
+
+@presets_app.command("path")
+def presets_path() -> None:
+    """Print the folder where your own presets live."""
+    from focuswrap import paths
+
+    print(paths.user_presets_dir())
+
+
+def _interrupt(signum, frame) -> None:
+    # Ctrl-C and SIGTERM become a typed error: proc.run stops the child, the
+    # work folder's ``finally`` removes it, and main() exits 130.  (Click
+    # would turn a KeyboardInterrupt into "Aborted!" and exit 1.)
+    raise Interrupted("Interrupted; the running Hugin tool was stopped and temporary files were removed.")
+
+
+def main() -> None:
+    """Console entry point: run the app, turn every known failure into a message and an exit code."""
+    signal.signal(signal.SIGINT, _interrupt)
+    if hasattr(signal, "SIGTERM"):
+        signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        app(prog_name="focuswrap")
+    except FocuswrapError as exc:
+        _report_error(exc)
+        sys.exit(int(exc.exit_code))
+    except Exception as exc:  # a bug: say so in one line; FOCUSWRAP_DEBUG=1 shows the traceback
+        import os
+
+        if os.environ.get("FOCUSWRAP_DEBUG"):
+            raise
+        print(f"focuswrap: internal error: {type(exc).__name__}: {exc} "
+              "(please report it; FOCUSWRAP_DEBUG=1 shows the details).", file=sys.stderr)
+        sys.exit(int(ExitCode.INTERNAL))
+
+
+def _report_error(exc: FocuswrapError) -> None:
+    from focuswrap.errors import AlignmentFailed, ToolFailed
+
+    print(f"focuswrap: error: {exc.message}", file=sys.stderr)
+    if isinstance(exc, AlignmentFailed) and exc.attempts:
+        from focuswrap.display import attempts_table
+
+        print("Attempts:\n" + attempts_table(exc.attempts), file=sys.stderr)
+    if exc.hint:
+        print(exc.hint, file=sys.stderr)
+    if isinstance(exc, ToolFailed) and (_verbose or exc.unknown):
+        # An unknown failure is never swallowed: show the command and the tool's last lines.
+        print(exc.details(), file=sys.stderr)

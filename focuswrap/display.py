@@ -1,0 +1,198 @@
+"""What the user sees: live progress, plain log lines, the result, the failure report.
+
+Progress and errors go to stderr, results to stdout.  Rich's live display is
+used only when stderr is a terminal; otherwise every event is one plain line.
+Colours follow rich, which honours ``NO_COLOR``.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from focuswrap.pipeline import Attempt, Reporter, StackResult
+
+
+def _human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{n} B"
+
+
+class PlainReporter(Reporter):
+    """One line per event on stderr: for logs, pipes and CI."""
+
+    def __init__(self, *, verbose: bool = False, stream=None) -> None:
+        self.verbose = verbose
+        self.stream = stream or sys.stderr
+        self._last_progress: tuple[str, int] | None = None
+
+    def _say(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+
+    def step(self, name: str, detail: str = "") -> None:
+        self._say(f"{name:<6} {detail}".rstrip())
+
+    def progress(self, step: str, done: int, total: int, label: str = "") -> None:
+        self._say(f"{step:<6} [{done}/{total}] {label}".rstrip())
+
+    def attempt(self, attempt: Attempt, total: int) -> None:
+        if attempt.number == 1:
+            if total > 1:
+                self._say(f"       attempt 1 of up to {total}")
+            return
+        self._say(f"       attempt {attempt.number} of up to {total}: adding {attempt.added} ({attempt.why})")
+
+    def attempt_failed(self, attempt: Attempt) -> None:
+        d = attempt.diagnosis
+        if d is not None:
+            self._say(f"       attempt {attempt.number} failed: {d.id}: {d.explanation}")
+
+    def command(self, argv: Sequence[str]) -> None:
+        if self.verbose:
+            self._say(f"       $ {shlex.join(argv)}")
+
+    def tool_line(self, tool: str, stream: str, line: str) -> None:
+        if self.verbose and line.strip():
+            self._say(f"       {tool}: {line}")
+
+    def note(self, text: str) -> None:
+        self._say(f"       {text}")
+
+
+class LiveReporter(PlainReporter):
+    """A rich progress bar per step, with attempts and notes printed above it."""
+
+    def __init__(self, *, verbose: bool = False) -> None:
+        super().__init__(verbose=verbose)
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self.console = Console(stderr=True)
+        self.bar = Progress(
+            SpinnerColumn(),
+            TextColumn("[bold]{task.fields[step]:<6}[/]"),
+            BarColumn(bar_width=30),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.description}"),
+            console=self.console,
+            transient=False,
+        )
+        self._task = None
+
+    def _say(self, text: str) -> None:
+        self.bar.console.print(text, highlight=False, markup=False)
+
+    def __enter__(self) -> "LiveReporter":
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.stop()
+
+    def step(self, name: str, detail: str = "") -> None:
+        if self._task is not None:
+            self.bar.update(self._task, completed=self.bar.tasks[self._task].total or 1)
+            self.bar.stop_task(self._task)
+        self._task = self.bar.add_task(detail, step=name, total=None)
+
+    def progress(self, step: str, done: int, total: int, label: str = "") -> None:
+        if self._task is not None:
+            self.bar.update(self._task, completed=done, total=total, description=label)
+
+
+class QuietReporter(Reporter):
+    """--quiet: nothing at all while working."""
+
+
+def make_reporter(*, quiet: bool, verbose: bool) -> Reporter:
+    if quiet:
+        return QuietReporter()
+    if sys.stderr.isatty():
+        return LiveReporter(verbose=verbose)
+    return PlainReporter(verbose=verbose)
+
+
+def _attempt_dict(a: Attempt) -> dict[str, Any]:
+    from focuswrap.hugin.align import option_flags
+
+    return {
+        "number": a.number,
+        "flags": " ".join(option_flags(a.options)),
+        "added": a.added,
+        "why": a.why,
+        "diagnosis": a.diagnosis.id if a.diagnosis else None,
+        "seconds": round(a.seconds, 3),
+    }
+
+
+def result_dict(result: StackResult) -> dict[str, Any]:
+    """The stable JSON shape of a finished stack (documented in docs/json.md)."""
+    sharp = result.sharpness
+    return {
+        "output": str(result.output),
+        "bytes": result.size,
+        "preset": result.preset,
+        "inputs": [str(p) for p in result.inputs],
+        "attempts": [_attempt_dict(a) for a in result.attempts],
+        "seconds": {k: round(v, 3) for k, v in result.seconds.items()},
+        "sharpness": None
+        if sharp is None
+        else {
+            "result": round(sharp.result, 3),
+            "sharpest_input": str(sharp.sharpest_path),
+            "sharpest_input_value": round(sharp.sharpest, 3),
+            "gain": round(sharp.gain, 3),
+        },
+        "work_folder": str(result.work_folder) if result.work_folder else None,
+    }
+
+
+def print_result(result: StackResult, *, as_json: bool) -> None:
+    """The finished stack on stdout: a few aligned lines, or one JSON object."""
+    if as_json:
+        print(json.dumps(result_dict(result), indent=2))
+        return
+    n = len(result.attempts)
+    last = result.attempts[-1]
+    tried = f"{n} attempt{'s' if n != 1 else ''}"
+    if n > 1:
+        tried += f"; {last.added or 'the last rung'} made the difference"
+    secs = result.seconds
+    timing = "  ".join(f"{k} {secs[k]:.1f} s" for k in ("align", "fuse", "finish", "total") if k in secs)
+    lines = [
+        f"Stacked {len(result.inputs)} photos into {result.output}",
+        f"  size       {_human_bytes(result.size)}",
+        f"  preset     {result.preset} ({tried})",
+        f"  time       {timing}",
+    ]
+    sharp = result.sharpness
+    if sharp is not None:
+        lines.append(f"  sharpness  {sharp.gain:.2f}x the sharpest input ({Path(sharp.sharpest_path).name})")
+    if result.work_folder:
+        lines.append(f"  work folder kept: {result.work_folder}")
+    print("\n".join(lines))
+    if sharp is not None and sharp.gain < 1.0:
+        print(
+            "focuswrap: warning: the result is not sharper than the sharpest photo; "
+            "the frames may not have aligned well (try --preset handheld).",
+            file=sys.stderr,
+        )
+
+
+def attempts_table(attempts: Sequence[Attempt]) -> str:
+    """The table of alignment attempts shown when every attempt failed."""
+    from focuswrap.hugin.align import option_flags
+
+    rows = [("#", "flags", "diagnosis")]
+    for a in attempts:
+        rows.append((str(a.number), " ".join(option_flags(a.options)), a.diagnosis.id if a.diagnosis else "?"))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    return "\n".join("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)

@@ -1,0 +1,44 @@
+"""``focuswrap doctor``: where the Hugin tools are, their versions, and focuswrap's folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from focuswrap import __version__, discovery, paths
+from focuswrap.config import load_config
+from focuswrap.errors import FocuswrapError
+
+
+def report(*, hugin_dir: Path | None = None) -> tuple[str, bool]:
+    """The doctor's text and whether both tools are usable."""
+    lines = [f"focuswrap {__version__}", ""]
+    ok = True
+    try:
+        config_hugin_dir = load_config().hugin_dir
+        config_note = str(paths.config_file()) + ("" if paths.config_file().exists() else " (not present: defaults)")
+    except FocuswrapError as exc:
+        config_hugin_dir = None
+        config_note = f"{paths.config_file()} (broken: {exc.message})"
+        ok = False
+    for name in ("align_image_stack", "enfuse"):
+        try:
+            tool = discovery.probe_version(
+                discovery.locate(name, hugin_dir=hugin_dir, config_hugin_dir=config_hugin_dir)
+            )
+            where = " ".join(tool.command)
+            lines.append(f"{name:<18} {tool.version or 'unknown version'}  {where}  (found via {tool.source})")
+            if tool.flatpak:
+                lines.append(f"{'':<18} Flatpak: Hugin can read only files under your home folder.")
+        except FocuswrapError as exc:
+            ok = False
+            lines.append(f"{name:<18} NOT USABLE")
+            lines.extend("    " + ln for ln in str(exc).splitlines())
+            if exc.hint:
+                lines.append("    " + exc.hint)
+    lines += [
+        "",
+        f"config file        {config_note}",
+        f"user presets       {paths.user_presets_dir()}",
+        f"cache              {paths.cache_dir()}",
+    ]
+    return "\n".join(lines), ok

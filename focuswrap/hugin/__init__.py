@@ -1,0 +1,1 @@
+"""One module per Hugin tool: pure argv builders plus output checks."""

@@ -1,0 +1,358 @@
+"""The stack: check the photos, align (with the fallback ladder), fuse, deliver.
+
+This is the library entry point behind ``focuswrap stack``; ``cli.py`` only
+parses options and shows what :class:`Reporter` is told.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shlex
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from focuswrap import diagnose, inputs, proc
+from focuswrap.discovery import Tools
+from focuswrap.errors import AlignmentFailed, FusionFailed, ToolTimeout
+from focuswrap.hugin import align, enfuse
+from focuswrap.presets import AlignOptions, NamedPreset, Rung
+
+
+class Reporter:
+    """Receives what happens during a stack; the default shows nothing.
+
+    ``cli.py`` subclasses it for the terminal (live progress) and for plain
+    lines; tests subclass it to record events.
+    """
+
+    def step(self, name: str, detail: str = "") -> None:
+        """A step starts: check, align, fuse, finish."""
+
+    def progress(self, step: str, done: int, total: int, label: str = "") -> None:
+        """Progress inside a step, parsed from the tool's own output."""
+
+    def attempt(self, attempt: "Attempt", total: int) -> None:
+        """An alignment attempt starts (attempt.added/why say what changed)."""
+
+    def attempt_failed(self, attempt: "Attempt") -> None:
+        """An alignment attempt failed with attempt.diagnosis."""
+
+    def command(self, argv: Sequence[str]) -> None:
+        """A tool is about to run with this argv."""
+
+    def tool_line(self, tool: str, stream: str, line: str) -> None:
+        """One line of a tool's output (shown with --verbose)."""
+
+    def note(self, text: str) -> None:
+        """Something worth telling the user (order used, warnings)."""
+
+
+@dataclass
+class Attempt:
+    """One run of align_image_stack with the ladder rungs applied so far."""
+
+    number: int
+    options: AlignOptions
+    added: str = ""  # flags this attempt added, e.g. "-i"
+    why: str = ""
+    diagnosis: diagnose.Diagnosis | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.diagnosis is not None and self.diagnosis.id == "ok"
+
+
+@dataclass
+class StackRequest:
+    """Everything ``focuswrap stack`` was asked to do."""
+
+    inputs: Sequence[Path]
+    preset: NamedPreset
+    output: Path | None = None
+    force: bool = False
+    keep_temp: bool = False
+    keep_order: bool = False
+    retry: bool = True
+    max_attempts: int | None = None
+    timeout: float = 1800.0
+    verbose_tools: bool = True  # pass -v to align_image_stack (its progress lines)
+
+
+@dataclass
+class StackResult:
+    output: Path
+    size: int
+    preset: str
+    inputs: list[Path]
+    attempts: list[Attempt]
+    seconds: dict[str, float] = field(default_factory=dict)
+    sharpness: object | None = None  # sharpness.SharpnessReport
+    work_folder: Path | None = None  # kept with --keep-temp
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The exact commands a stack would run (for --dry-run)."""
+
+    inputs: list[Path]
+    output: Path
+    align_argv: list[str]
+    fuse_argv: list[str]
+
+    def shell_lines(self) -> list[str]:
+        return [shlex.join(self.align_argv), shlex.join(self.fuse_argv)]
+
+
+@contextlib.contextmanager
+def work_folder(*, keep: bool) -> Iterator[Path]:
+    """A private temporary folder, removed afterwards (also on error and Ctrl-C) unless ``keep``."""
+    path = Path(tempfile.mkdtemp(prefix="focuswrap."))
+    try:
+        yield path
+    finally:
+        if not keep:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def prepare(request: StackRequest) -> tuple[list[inputs.Photo], Path, str]:
+    """Check photos and output before any tool runs: (photos, output, format)."""
+    ordered = inputs.order_photos([Path(p) for p in request.inputs], keep_order=request.keep_order)
+    photos = inputs.check_photos(ordered)
+    paths = [p.path for p in photos]
+    output = request.output if request.output is not None else inputs.default_output(paths[0])
+    output = inputs.check_output(output, paths, force=request.force)
+    return photos, output, inputs.output_format(output)
+
+
+def plan(request: StackRequest, tools: Tools) -> Plan:
+    """The two commands, exactly as :func:`stack` would run them first, in a placeholder work folder."""
+    photos, output, _fmt = prepare(request)
+    work = Path(tempfile.gettempdir()) / "focuswrap.XXXXXXXX"
+    files = [p.path for p in photos]
+    align_argv = align.build_argv(
+        command=tools.align.command,
+        options=request.preset.preset.align,
+        inputs=files,
+        prefix=work / align.PREFIX,
+        verbose=request.verbose_tools,
+    )
+    fuse_argv = enfuse.build_argv(
+        command=tools.enfuse.command,
+        options=request.preset.preset.fuse,
+        inputs=align.expected_outputs(work / align.PREFIX, len(files)),
+        output=work / enfuse.FUSED,
+    )
+    return Plan(files, output, align_argv, fuse_argv)
+
+
+def next_rung(preset: NamedPreset, diagnosis_id: str, used: list[Rung]) -> Rung | None:
+    """The next rung to try after ``diagnosis_id``: the first unused rung that helps it.
+
+    Rungs are tried in order, first success wins; a rung tied to other
+    diagnoses (``helps``) is passed over, and rungs already used stay applied.
+    """
+    for rung in preset.preset.ladder:
+        if rung in used:
+            continue
+        if not rung.helps or diagnosis_id in rung.helps:
+            return rung
+    return None
+
+
+_CP_PAIR = re.compile(r"^Creating control points between ")
+_SAVING = re.compile(r"^saving (?P<file>\S.*)$")
+
+
+def _align_progress(reporter: Reporter, n: int):
+    total = (n - 1) + n  # control-point pairs, then one remap per frame
+    done = 0
+
+    def on_line(stream: str, line: str) -> None:
+        nonlocal done
+        reporter.tool_line(align.NAME, stream, line)
+        if _CP_PAIR.match(line):
+            done += 1
+            reporter.progress("align", done, total, "finding control points")
+        elif (m := _SAVING.match(line)) is not None:
+            done += 1
+            reporter.progress("align", done, total, f"remapping {m.group('file')}")
+
+    return on_line
+
+
+def _fuse_progress(reporter: Reporter, n: int):
+    done = 0
+
+    def on_line(stream: str, line: str) -> None:
+        nonlocal done
+        reporter.tool_line(enfuse.NAME, stream, line)
+        name = enfuse.loading_image(line)
+        if name is not None:
+            done += 1
+            reporter.progress("fuse", done, n, f"loading {os.path.basename(name)}")
+
+    return on_line
+
+
+def _check_written(files: Sequence[Path], size: tuple[int, int] | None) -> str | None:
+    """Why the tool's output is unusable, or None when every file is there and sized right."""
+    from PIL import Image
+
+    for f in files:
+        if not f.is_file() or f.stat().st_size == 0:
+            return f"{f.name} was not written"
+        if size is not None:
+            with Image.open(f) as im:
+                if im.size != size:
+                    return f"{f.name} is {im.size[0]}x{im.size[1]}, expected {size[0]}x{size[1]}"
+    return None
+
+
+def run_alignment(
+    request: StackRequest, tools: Tools, files: list[Path], work: Path, reporter: Reporter
+) -> tuple[list[Path], list[Attempt]]:
+    """Align, climbing the preset's fallback ladder on retryable failures."""
+    preset = request.preset
+    limit = 1 if not request.retry else (request.max_attempts or 1 + len(preset.preset.ladder))
+    used: list[Rung] = []
+    attempts: list[Attempt] = []
+    prefix = work / align.PREFIX
+    expected = align.expected_outputs(prefix, len(files))
+    current = Attempt(1, preset.preset.align)
+    while True:
+        for f in work.glob(f"{align.PREFIX}*.tif"):
+            f.unlink()  # a failed attempt may leave some frames behind
+        argv = align.build_argv(
+            command=tools.align.command,
+            options=current.options,
+            inputs=files,
+            prefix=prefix,
+            verbose=request.verbose_tools,
+            pto=work / "debug.pto" if request.keep_temp else None,
+        )
+        attempts.append(current)
+        reporter.attempt(current, limit)
+        reporter.command(argv)
+        try:
+            done = proc.run(argv, cwd=work, timeout=request.timeout, on_line=_align_progress(reporter, len(files)))
+            diag = diagnose.classify(align.NAME, done.returncode, done.stdout, done.stderr)
+            current.seconds = done.seconds
+            if diag.id == "ok":
+                # align_image_stack can exit 0 without writing its files.
+                problem = _check_written(expected, None)
+                if problem is None:
+                    current.diagnosis = diag
+                    return expected, attempts
+                diag = diagnose.Diagnosis(
+                    "output-not-written", False, f"align_image_stack exited 0 but {problem}.", problem
+                )
+        except ToolTimeout as exc:
+            done = proc.Completed(-1, exc.stdout, exc.stderr, request.timeout)
+            diag = diagnose.Diagnosis("timeout", False, str(exc), "")
+        current.diagnosis = diag
+        reporter.attempt_failed(current)
+        rung = next_rung(preset, diag.id, used) if diag.retryable else None
+        if rung is None or len(attempts) >= limit:
+            failure = AlignmentFailed(
+                f"Alignment failed after {len(attempts)} attempt{'s' if len(attempts) != 1 else ''}: {diag.explanation}",
+                attempts=attempts,
+                argv=argv,
+                returncode=done.returncode,
+                stdout=done.stdout,
+                stderr=done.stderr,
+                hint=diagnose.final_advice(diag.id),
+            )
+            failure.unknown = diag.id == "unknown"
+            raise failure
+        used.append(rung)
+        options = preset.preset.align_after(used)
+        current = Attempt(
+            len(attempts) + 1,
+            options,
+            added=" ".join(align.option_flags(options, attempts[-1].options)),
+            why=rung.why,
+        )
+
+
+def run_fusion(
+    request: StackRequest, tools: Tools, aligned: list[Path], work: Path, reporter: Reporter
+) -> Path:
+    """Fuse the aligned frames into work/fused.tif; fusion problems are not retried."""
+    fused = work / enfuse.FUSED
+    argv = enfuse.build_argv(command=tools.enfuse.command, options=request.preset.preset.fuse, inputs=aligned, output=fused)
+    reporter.command(argv)
+    try:
+        done = proc.run(argv, cwd=work, timeout=request.timeout, on_line=_fuse_progress(reporter, len(aligned)))
+    except ToolTimeout as exc:
+        raise FusionFailed(str(exc), argv=exc.argv, returncode=None, stdout=exc.stdout, stderr=exc.stderr, hint=exc.hint) from None
+    diag = diagnose.classify(enfuse.NAME, done.returncode, done.stdout, done.stderr)
+    if diag.id != "ok":
+        failure = FusionFailed(f"Fusion failed: {diag.explanation}", argv=argv, returncode=done.returncode,
+                               stdout=done.stdout, stderr=done.stderr, hint=diagnose.final_advice(diag.id))
+        failure.unknown = diag.id == "unknown"
+        raise failure
+    from PIL import Image
+
+    with Image.open(aligned[0]) as im:
+        size = im.size
+    problem = _check_written([fused], size)  # enfuse can exit 0 and write nothing usable
+    if problem is not None:
+        raise FusionFailed(f"enfuse exited 0 but {problem}.", argv=argv, returncode=done.returncode,
+                           stdout=done.stdout, stderr=done.stderr)
+    return fused
+
+
+def stack(request: StackRequest, tools: Tools, reporter: Reporter | None = None) -> StackResult:
+    """Stack the photos into one all-in-focus image; raises FocuswrapError subclasses."""
+    from focuswrap import output as out_mod
+    from focuswrap import sharpness
+
+    reporter = reporter or Reporter()
+    seconds: dict[str, float] = {}
+    t0 = time.monotonic()
+    reporter.step("check", f"{len(request.inputs)} photos")
+    photos, output, fmt = prepare(request)
+    files = [p.path for p in photos]
+    if not request.keep_order and [Path(p).absolute() for p in request.inputs] != files:
+        reporter.note("Frames sorted in natural order: " + ", ".join(f.name for f in files))
+    seconds["check"] = time.monotonic() - t0
+
+    with work_folder(keep=request.keep_temp) as work:
+        t = time.monotonic()
+        reporter.step("align", f"{len(files)} frames, preset {request.preset.name}")
+        try:
+            aligned, attempts = run_alignment(request, tools, files, work, reporter)
+        except AlignmentFailed as exc:
+            if request.keep_temp:
+                exc.hint = (exc.hint or "") + f" Debug material (debug.pto, logs) kept in {work}."
+            raise
+        seconds["align"] = time.monotonic() - t
+
+        t = time.monotonic()
+        reporter.step("fuse", f"{len(aligned)} aligned frames")
+        fused = run_fusion(request, tools, aligned, work, reporter)
+        seconds["fuse"] = time.monotonic() - t
+
+        t = time.monotonic()
+        reporter.step("finish", str(output))
+        size = out_mod.deliver(fused, output, fmt=fmt, first_input=files[0], force=request.force)
+        report = sharpness.compare(fused, files)
+        seconds["finish"] = time.monotonic() - t
+    seconds["total"] = time.monotonic() - t0
+    return StackResult(
+        output=output,
+        size=size,
+        preset=request.preset.name,
+        inputs=files,
+        attempts=attempts,
+        seconds=seconds,
+        sharpness=report,
+        work_folder=work if request.keep_temp else None,
+    )

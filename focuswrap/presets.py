@@ -1,0 +1,237 @@
+"""Presets: named, strict pydantic models of what each Hugin tool is given.
+
+A preset is a TOML file whose name (without ``.toml``) is the preset's name.
+The bundled ones live in the top-level ``presets/`` folder and ship inside the
+package; a user's ``presets/`` folder (``focuswrap presets path``) may add new
+ones or override a bundled one by using the same name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Optional
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
+
+from focuswrap import paths
+from focuswrap.config import format_validation_error, read_toml
+from focuswrap.errors import BadInputError, ConfigError
+
+DEFAULT_PRESET = "miniature"
+
+# Options focuswrap itself manages; an extra-arguments list may not set them,
+# or it would fight with the output paths, the retry ladder or the report.
+_ALIGN_MANAGED = {"-a", "-p", "-o", "-h", "-v", "--use-given-order"}
+_FUSE_MANAGED = {"-o", "--output", "-h", "--help", "-V", "--version", "--save-masks", "--load-masks"}
+
+
+def _check_extra_args(args: list[str], managed: set[str]) -> list[str]:
+    """Extra arguments are a list of single tokens, options first, never a shell string."""
+    if args and not args[0].startswith("-"):
+        raise ValueError(f"must start with an option (a token beginning with '-'), not {args[0]!r}")
+    for token in args:
+        if not token or token != token.strip() or "\n" in token:
+            raise ValueError(f"{token!r} is not a single argument (no spaces around it, no newlines)")
+        name = token.split("=", 1)[0]
+        if name in managed:
+            raise ValueError(f"{name} is set by focuswrap itself and cannot be given here")
+    return args
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AlignOptions(_Strict):
+    """What ``align_image_stack`` gets (see ``align_image_stack -h``)."""
+
+    optimize_fov: bool = Field(True, description="-m: optimise field of view (focus breathing changes magnification).")
+    fisheye: bool = Field(False, description="-e: assume full-frame fisheye input.")
+    center_shift: bool = Field(False, description="-i: optimise image centre shift (handheld shots).")
+    correlation: Optional[float] = Field(None, gt=0, le=1, description="--corr: control point correlation threshold (Hugin's default 0.9).")
+    control_points: Optional[int] = Field(None, ge=1, le=10000, description="-c: control points per grid cell (Hugin's default 8).")
+    grid: Optional[int] = Field(None, ge=1, le=50, description="-g: grid size for control points (Hugin's default 5).")
+    scale: Optional[int] = Field(None, ge=0, le=8, description="-s: scale images down by 2^s for control points (Hugin's default 1).")
+    max_error: Optional[float] = Field(None, gt=0, le=1000, description="-t: drop control points with more error than this, in pixels (Hugin's default 3).")
+    crop: bool = Field(False, description="-C: crop to the area covered by all images.")
+    align_to_first: bool = Field(False, description="--align-to-first: align every image to the first, not to its neighbour.")
+    use_given_order: bool = Field(True, description="--use-given-order: keep focuswrap's frame order (Hugin sorts by exposure otherwise).")
+    extra_args: list[str] = Field(default_factory=list, description="Further align_image_stack options, one token each.")
+
+    @field_validator("extra_args")
+    @classmethod
+    def _extra(cls, v: list[str]) -> list[str]:
+        return _check_extra_args(v, _ALIGN_MANAGED)
+
+
+GrayProjector = Literal["average", "l-star", "lightness", "luminance", "value", "anti-value"]
+
+
+class FuseOptions(_Strict):
+    """What ``enfuse`` gets (see ``enfuse --help``)."""
+
+    exposure_weight: float = Field(0.0, ge=0, le=1, description="--exposure-weight")
+    saturation_weight: float = Field(0.0, ge=0, le=1, description="--saturation-weight")
+    contrast_weight: float = Field(1.0, ge=0, le=1, description="--contrast-weight")
+    entropy_weight: float = Field(0.0, ge=0, le=1, description="--entropy-weight (left out when 0, enfuse's default)")
+    hard_mask: bool = Field(True, description="--hard-mask: take each pixel from the single sharpest frame (essential for focus stacks).")
+    gray_projector: GrayProjector = Field("luminance", description="--gray-projector")
+    contrast_window_size: int = Field(15, ge=3, le=101, description="--contrast-window-size: bigger is smoother but slower.")
+    contrast_edge_scale: Optional[float] = Field(None, ge=0, le=10, description="--contrast-edge-scale: >0 uses Laplacian-of-Gaussian edge detection (fewer halos).")
+    contrast_min_curvature: Optional[str] = Field(None, pattern=r"^-?\d+(\.\d+)?%?$", description="--contrast-min-curvature, a number or a percentage such as '0.5%'.")
+    levels: Optional[int] = Field(None, ge=1, le=29, description="--levels: pyramid levels (enfuse picks when unset).")
+    extra_args: list[str] = Field(default_factory=list, description="Further enfuse options, one token each.")
+
+    @field_validator("extra_args")
+    @classmethod
+    def _extra(cls, v: list[str]) -> list[str]:
+        return _check_extra_args(v, _FUSE_MANAGED)
+
+
+# The changes a ladder rung may make: any align option, every field optional.
+AlignChanges = create_model(  # type: ignore[call-overload]
+    "AlignChanges",
+    __config__=ConfigDict(extra="forbid", frozen=True),
+    **{name: (Optional[f.annotation], None) for name, f in AlignOptions.model_fields.items()},
+)
+
+
+class Rung(_Strict):
+    """One step of the fallback ladder: align options to change, and why."""
+
+    set: AlignChanges = Field(description="Align options this rung changes (kept by later rungs).")  # type: ignore[valid-type]
+    why: str = Field(min_length=1, description="Shown to the user when the rung is tried.")
+    helps: list[str] = Field(default_factory=list, description="Diagnosis ids this rung helps; empty means any retryable failure.")
+
+    def changes(self) -> dict:
+        return self.set.model_dump(exclude_none=True)
+
+    def flags(self) -> str:
+        """The rung's changes as the flags a person would type."""
+        from focuswrap.hugin.align import option_flags  # local: keeps presets importable on its own
+
+        before = AlignOptions()
+        after = AlignOptions.model_validate({**before.model_dump(), **self.changes()})
+        return " ".join(option_flags(after, before)) or "(no flag change)"
+
+
+class Preset(_Strict):
+    """A named recipe: align options, fuse options and the fallback ladder."""
+
+    description: str = Field(min_length=1, description="One line: when to use this preset.")
+    align: AlignOptions = Field(default_factory=AlignOptions)
+    fuse: FuseOptions = Field(default_factory=FuseOptions)
+    ladder: list[Rung] = Field(default_factory=list, description="Tried in order after a retryable alignment failure; each rung keeps the previous ones.")
+
+    @model_validator(mode="after")
+    def _ladder_applies(self) -> "Preset":
+        # Every cumulative step must itself be a valid set of align options.
+        current = self.align
+        for i, rung in enumerate(self.ladder):
+            try:
+                current = AlignOptions.model_validate({**current.model_dump(), **rung.changes()})
+            except ValidationError as exc:
+                raise ValueError(f"ladder step {i + 1} gives invalid align options: {exc.errors()[0]['msg']}") from None
+        return self
+
+    def align_after(self, rungs: list[Rung]) -> AlignOptions:
+        """The align options once ``rungs`` have been applied, in order."""
+        current = self.align
+        for rung in rungs:
+            current = AlignOptions.model_validate({**current.model_dump(), **rung.changes()})
+        return current
+
+
+@dataclass(frozen=True)
+class NamedPreset:
+    name: str
+    preset: Preset
+    path: Path
+    source: Literal["bundled", "user"]
+    overrides_bundled: bool = False
+
+
+def bundled_presets_dir() -> Path:
+    """The presets shipped with focuswrap (inside the wheel, or the repo's presets/)."""
+    inside = Path(__file__).with_name("presets")
+    if inside.is_dir():
+        return inside
+    # Editable/development install: the top-level presets/ folder of the checkout.
+    return Path(__file__).resolve().parent.parent / "presets"
+
+
+def load_preset_file(path: Path) -> Preset:
+    """Load and validate one preset file; any problem is a one-line-per-field ConfigError."""
+    data = read_toml(path)
+    try:
+        return Preset.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(path, exc)) from None
+
+
+def _files(folder: Path) -> dict[str, Path]:
+    if not folder.is_dir():
+        return {}
+    return {p.stem: p for p in sorted(folder.glob("*.toml")) if p.is_file()}
+
+
+def available() -> dict[str, tuple[Path, Literal["bundled", "user"], bool]]:
+    """name -> (file, source, overrides a bundled preset), user presets winning."""
+    bundled = _files(bundled_presets_dir())
+    user = _files(paths.user_presets_dir())
+    found: dict[str, tuple[Path, Literal["bundled", "user"], bool]] = {
+        n: (p, "bundled", False) for n, p in bundled.items()
+    }
+    for n, p in user.items():
+        found[n] = (p, "user", n in bundled)
+    return dict(sorted(found.items()))
+
+
+def get(name: str) -> NamedPreset:
+    """The preset called ``name`` (a user preset overrides a bundled one)."""
+    table = available()
+    if name not in table:
+        known = ", ".join(table) or "none"
+        raise BadInputError(f"There is no preset called {name!r}; the presets are: {known}.")
+    path, source, overrides = table[name]
+    return NamedPreset(name, load_preset_file(path), path, source, overrides)
+
+
+def load_all() -> list[NamedPreset]:
+    """Every available preset, validated (a broken file raises ConfigError)."""
+    return [get(n) for n in available()]
+
+
+def describe(item: NamedPreset) -> str:
+    """A preset as a person reads it: where it comes from, both argv lists, the ladder."""
+    import shlex
+
+    from focuswrap.hugin import align, enfuse
+
+    p = item.preset
+    origin = f"{item.source} preset, {item.path}" + (" (overrides the bundled one)" if item.overrides_bundled else "")
+    # The same flag builders the real run uses, with placeholders for the paths.
+    align_argv = [align.NAME, *align.option_flags(p.align), "-a", "WORK/aligned_", "PHOTO1", "PHOTO2", "..."]
+    fuse_argv = [enfuse.NAME, *enfuse.option_flags(p.fuse), "--output=WORK/fused.tif", "WORK/aligned_0000.tif", "..."]
+    lines = [
+        f"{item.name}: {p.description}",
+        f"  ({origin})",
+        "",
+        "align:  " + shlex.join(align_argv),
+        "fuse:   " + shlex.join(fuse_argv),
+    ]
+    if p.ladder:
+        lines += ["", "fallback ladder (tried in order when alignment fails; each step keeps the previous):"]
+        for i, rung in enumerate(p.ladder, 1):
+            only = f"  [only after: {', '.join(rung.helps)}]" if rung.helps else ""
+            lines.append(f"  {i}. {rung.flags():<12} {rung.why}{only}")
+    return "\n".join(lines)
