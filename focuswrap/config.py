@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from focuswrap import paths
 from focuswrap.errors import ConfigError
@@ -26,15 +26,54 @@ class Config(BaseModel):
     timeout: float = Field(1800.0, gt=0, description="Seconds one Hugin tool may run before it is stopped.")
     cache_max_mb: int = Field(2048, ge=0, description="Size limit of the aligned-frame cache (0 turns it off).")
 
+    @field_validator("hugin_dir", mode="before")
+    @classmethod
+    def _folder(cls, v: object) -> object:
+        # pydantic turns "" into Path("."), silently searching the current folder;
+        # a NUL byte makes every later os.stat raise an untyped ValueError.
+        if isinstance(v, str) and (not v.strip() or "\0" in v):
+            raise ValueError("must be a folder path (not empty, no NUL characters)")
+        return v
 
-def format_validation_error(path: Path | str, exc: ValidationError) -> str:
-    """One line per problem: ``file: field: message``."""
+
+def _model_in(annotation: object) -> type[BaseModel] | None:
+    """The pydantic model inside an annotation such as ``Rung``, ``list[Rung]`` or ``Optional[X]``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _fields_at(model: type[BaseModel] | None, loc: tuple) -> list[str] | None:
+    """The field names allowed in the table at ``loc`` (list indexes skipped), if known."""
+    for part in loc:
+        if model is None:
+            return None
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        model = _model_in(field.annotation) if field is not None else None
+    return list(model.model_fields) if model is not None else None
+
+
+def format_validation_error(path: Path | str, exc: ValidationError, model: type[BaseModel] | None = None) -> str:
+    """One line per problem: ``file: field: message``.
+
+    With ``model`` (the class that was validated), an unknown field's line
+    lists the fields allowed where it was found.
+    """
     lines = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
-            msg = "unknown field"
+            allowed = _fields_at(model, tuple(err["loc"][:-1]))
+            msg = "unknown field" + (f"; allowed here: {', '.join(allowed)}" if allowed else "")
+        elif err["type"] == "value_error":
+            msg = msg.removeprefix("Value error, ")
         lines.append(f"{path}: {loc}: {msg}")
     return "\n".join(lines)
 
@@ -48,6 +87,9 @@ def read_toml(path: Path) -> dict:
         raise ConfigError(f"{path}: not valid TOML: {exc}.") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not valid TOML: the file is not UTF-8 text.") from None
+    except RecursionError:
+        # Python 3.11's tomllib recurses once per nesting level: a few hundred "[" overflow it.
+        raise ConfigError(f"{path}: not valid TOML: arrays or tables nested too deeply.") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot be read: {exc.strerror or exc}.") from None
 
@@ -61,4 +103,4 @@ def load_config(path: Path | None = None) -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(path, exc)) from None
+        raise ConfigError(format_validation_error(path, exc, Config)) from None

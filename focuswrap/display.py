@@ -147,7 +147,7 @@ def result_dict(result: StackResult) -> dict[str, Any]:
         if sharp is None
         else {
             "result": round(sharp.result, 3),
-            "sharpest_input": str(sharp.sharpest_path),
+            "sharpest_input": sharp.sharpest_name,
             "sharpest_input_value": round(sharp.sharpest, 3),
             "gain": round(sharp.gain, 3),
         },
@@ -175,7 +175,7 @@ def print_result(result: StackResult, *, as_json: bool) -> None:
     ]
     sharp = result.sharpness
     if sharp is not None:
-        lines.append(f"  sharpness  {sharp.gain:.2f}x the sharpest input ({Path(sharp.sharpest_path).name})")
+        lines.append(f"  sharpness  {sharp.gain:.2f}x the sharpest input ({sharp.sharpest_name})")
     if result.work_folder:
         lines.append(f"  work folder kept: {result.work_folder}")
     print("\n".join(lines))

@@ -62,6 +62,10 @@ def deliver(fused: Path, output: Path, *, fmt: str, first_input: Path, force: bo
     fd, tmp_name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".focuswrap-part", dir=folder)
     os.close(fd)
     tmp = Path(tmp_name)
+    # mkstemp makes the file private (0600); a photo gets the usual permissions.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     try:
         _encode(fused, tmp, fmt, first_input)
         with open(tmp, "rb") as fh:

@@ -110,6 +110,10 @@ class Plan:
         return [shlex.join(self.align_argv), shlex.join(self.fuse_argv)]
 
 
+#: default_output names results FIRST-stacked.EXT.
+STACKED_SUFFIX = "-stacked"
+
+
 @contextlib.contextmanager
 def work_folder(*, keep: bool) -> Iterator[Path]:
     """A private temporary folder, removed afterwards (also on error and Ctrl-C) unless ``keep``."""
@@ -123,7 +127,12 @@ def work_folder(*, keep: bool) -> Iterator[Path]:
 
 def prepare(request: StackRequest) -> tuple[list[inputs.Photo], Path, str]:
     """Check photos and output before any tool runs: (photos, output, format)."""
-    ordered = inputs.order_photos([Path(p) for p in request.inputs], keep_order=request.keep_order)
+    given = [Path(p) for p in request.inputs]
+    # "shots/*.jpg" run twice picks up the first run's IMG_1-stacked.jpg: leave earlier results out.
+    earlier = [p for p in given if p.stem.endswith(STACKED_SUFFIX)]
+    if earlier and len(given) - len(earlier) >= 2:
+        given = [p for p in given if p not in earlier]
+    ordered = inputs.order_photos(given, keep_order=request.keep_order)
     photos = inputs.check_photos(ordered)
     paths = [p.path for p in photos]
     output = request.output if request.output is not None else inputs.default_output(paths[0])

@@ -18,8 +18,8 @@ from pydantic import (
     Field,
     ValidationError,
     create_model,
+    ValidationInfo,
     field_validator,
-    model_validator,
 )
 
 from focuswrap import paths
@@ -36,14 +36,24 @@ _FUSE_MANAGED = {"-o", "--output", "-h", "--help", "-V", "--version", "--save-ma
 
 def _check_extra_args(args: list[str], managed: set[str]) -> list[str]:
     """Extra arguments are a list of single tokens, options first, never a shell string."""
+    for token in args:
+        # "-c 500" in one token reaches the tool as one argument, which it misreads.
+        if not token or any(ch.isspace() for ch in token) or "\0" in token:
+            raise ValueError(f"{token!r} is not a single argument (no spaces or newlines; split it into separate tokens)")
+        if token == "--":
+            raise ValueError("'--' would turn the options focuswrap adds after it into file names")
+        name = token.split("=", 1)[0]
+        # getopt also reads "-oFILE" as "-o FILE" and "--out" as "--output" (an unambiguous abbreviation).
+        taken = [
+            m for m in managed
+            if name == m
+            or (len(m) == 2 and not name.startswith("--") and name.startswith(m))
+            or (m.startswith("--") and len(name) > 2 and m.startswith(name))
+        ]
+        if taken:
+            raise ValueError(f"{token!r} sets {min(taken)}, which focuswrap sets itself; it cannot be given here")
     if args and not args[0].startswith("-"):
         raise ValueError(f"must start with an option (a token beginning with '-'), not {args[0]!r}")
-    for token in args:
-        if not token or token != token.strip() or "\n" in token:
-            raise ValueError(f"{token!r} is not a single argument (no spaces around it, no newlines)")
-        name = token.split("=", 1)[0]
-        if name in managed:
-            raise ValueError(f"{name} is set by focuswrap itself and cannot be given here")
     return args
 
 
@@ -132,16 +142,22 @@ class Preset(_Strict):
     fuse: FuseOptions = Field(default_factory=FuseOptions)
     ladder: list[Rung] = Field(default_factory=list, description="Tried in order after a retryable alignment failure; each rung keeps the previous ones.")
 
-    @model_validator(mode="after")
-    def _ladder_applies(self) -> "Preset":
+    @field_validator("ladder")
+    @classmethod
+    def _ladder_applies(cls, ladder: list[Rung], info: ValidationInfo) -> list[Rung]:
         # Every cumulative step must itself be a valid set of align options.
-        current = self.align
-        for i, rung in enumerate(self.ladder):
+        current = info.data.get("align")
+        if current is None:  # [align] itself is invalid and already reported
+            return ladder
+        for i, rung in enumerate(ladder, 1):
             try:
                 current = AlignOptions.model_validate({**current.model_dump(), **rung.changes()})
             except ValidationError as exc:
-                raise ValueError(f"ladder step {i + 1} gives invalid align options: {exc.errors()[0]['msg']}") from None
-        return self
+                problems = "; ".join(
+                    f"{'.'.join(str(p) for p in e['loc'])}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()
+                )
+                raise ValueError(f"step {i} gives invalid align options: {problems}") from None
+        return ladder
 
     def align_after(self, rungs: list[Rung]) -> AlignOptions:
         """The align options once ``rungs`` have been applied, in order."""
@@ -175,7 +191,7 @@ def load_preset_file(path: Path) -> Preset:
     try:
         return Preset.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(path, exc)) from None
+        raise ConfigError(format_validation_error(path, exc, Preset)) from None
 
 
 def _files(folder: Path) -> dict[str, Path]:

@@ -1,0 +1,613 @@
+"""Check the user's photos and output path before any Hugin tool runs.
+
+Everything here is fast: image headers are read with Pillow's lazy
+``Image.open`` and completeness is judged from a few bytes at the end of the
+file (or the image's own size tables), so whole images are never decoded.
+Every problem becomes a :class:`BadInputError` (or :class:`OutputExistsError`)
+whose message is one sentence naming the file(s) and what to do; when several
+photos share the same problem they are named together.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import re
+import stat
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Union
+
+from PIL import Image, UnidentifiedImageError
+
+from focuswrap.errors import BadInputError, OutputExistsError
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+#: Output extensions focuswrap can write, and the format each one means.
+OUTPUT_FORMATS = {".tif": "TIFF", ".tiff": "TIFF", ".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG"}
+
+#: Pillow formats Hugin (through vigra) reads and focuswrap accepts as input.
+#: MPO is a camera JPEG with extra pictures appended; Hugin reads the first one.
+INPUT_FORMATS = {"JPEG": "JPEG", "MPO": "JPEG", "TIFF": "TIFF", "PNG": "PNG"}
+
+#: Raw camera files: Hugin cannot read them (DNG, CR2, NEF... are TIFF-like, so
+#: Pillow would open their small preview instead: refuse them by extension).
+RAW_EXTENSIONS = frozenset(
+    ".dng .cr2 .cr3 .crw .nef .nrw .arw .srf .sr2 .raf .orf .rw2 .pef .srw .x3f"
+    " .3fr .iiq .erf .kdc .mrw .rwl .raw".split()
+)
+HEIF_EXTENSIONS = frozenset({".heic", ".heif", ".hif"})
+#: ISO-BMFF major brands of HEIF photos (an iPhone .HEIC may be renamed .jpg).
+_HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1"})
+
+RAW_HINT = 'pip install "focuswrap[raw]"'
+HEIF_HINT = 'pip install "focuswrap[heif]"'
+
+_TAIL_BYTES = 4096
+_ORIENTATION_TAG = 0x0112
+_PNG_IEND = b"IEND\xaeB`\x82"  # the IEND chunk type and its fixed CRC
+
+
+@dataclass(frozen=True)
+class Photo:
+    """One checked input photo (facts from its header, nothing decoded)."""
+
+    path: Path  #: absolute, otherwise as the user gave it (symlinks are kept)
+    width: int  #: as stored, before EXIF orientation
+    height: int
+    orientation: int  #: EXIF orientation tag, 1 if none
+    mode: str  #: Pillow mode, e.g. "RGB", "I;16", "RGBA"
+    format: str  #: Pillow format, e.g. "JPEG", "TIFF"
+    bits: int  #: bits per channel: 8 or 16 (32 for float TIFF)
+
+
+# --------------------------------------------------------------------- ordering
+
+_DIGITS = re.compile(r"(\d+)", re.ASCII)
+
+
+def natural_key(path: PathLike) -> tuple[tuple[tuple[str, int], ...], str]:
+    """Sort key putting ``IMG_2.jpg`` before ``IMG_10.jpg``, ignoring case.
+
+    Each run of digits is one item compared by its value and ranked where a
+    digit would be, so ``a.jpg < a9.jpg < a10.jpg < b.jpg``; other characters
+    compare case-folded.  The full string breaks ties (``IMG_01``/``IMG_1``,
+    ``a``/``A``), so the order is total and only equal strings have equal keys.
+    """
+    text = os.fspath(path)
+    items: list[tuple[str, int]] = []
+    for i, chunk in enumerate(_DIGITS.split(text)):
+        if i % 2:
+            items.append(("0", int(chunk)))
+        else:
+            items.extend((ch, 0) for ch in chunk.casefold())
+    return tuple(items), text
+
+
+def order_photos(paths: Sequence[PathLike], *, keep_order: bool) -> list[Path]:
+    """The photos in natural file-name order, or as given with ``keep_order``."""
+    photos = [Path(p) for p in paths]
+    return photos if keep_order else sorted(photos, key=natural_key)
+
+
+# ------------------------------------------------------------------- messages
+
+
+def _show(path: PathLike) -> str:
+    """A path as the user typed it, safe to put in a one-line message."""
+    text = os.fspath(path)
+    if text.isprintable():
+        return text
+    # A newline or an undecodable byte in a file name must not break the line.
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+
+
+def _names(shown: Sequence[str], limit: int = 4) -> str:
+    """'a', 'a and b', 'a, b and c', 'a, b, c, d and 3 more'."""
+    if len(shown) > limit:
+        return ", ".join(shown[:limit]) + f" and {len(shown) - limit} more"
+    if len(shown) == 1:
+        return shown[0]
+    return ", ".join(shown[:-1]) + " and " + shown[-1]
+
+
+def _verb(count: int, one: str, many: str) -> str:
+    return one if count == 1 else many
+
+
+class _Problem(Exception):
+    """A problem with one photo; problems of the same kind are reported together."""
+
+    def __init__(self, kind: str, shown: str, detail: str = "") -> None:
+        super().__init__(kind)
+        self.kind = kind
+        self.shown = shown
+        self.detail = detail
+
+
+def _message(kind: str, problems: list[_Problem]) -> str:
+    """One sentence for every photo that has the problem ``kind``."""
+    shown = [p.shown for p in problems]
+    names = _names(shown)
+    n = len(problems)
+    first = problems[0]
+    if kind == "missing":
+        return f"{names} {_verb(n, 'does', 'do')} not exist; check the file {_verb(n, 'name', 'names')} and folder."
+    if kind == "broken-link":
+        return f"{names} {_verb(n, 'is a link', 'are links')} to a file that does not exist; give the photo itself."
+    if kind == "folder":
+        example = os.path.join(first.shown, "*.jpg")
+        return (
+            f"{names} {_verb(n, 'is a folder', 'are folders')}, not a photo; "
+            f"give the photos inside {_verb(n, 'it', 'them')}, e.g. {example}."
+        )
+    if kind == "not-a-file":
+        return f"{names} {_verb(n, 'is not a regular file', 'are not regular files')}; give photo files."
+    if kind == "unreadable":
+        return f"{names} cannot be read ({first.detail}); check the file permissions."
+    if kind == "empty":
+        return f"{names} {_verb(n, 'is an empty file', 'are empty files')} (0 bytes); copy the photos again."
+    if kind == "raw":
+        return (
+            f"{names} {_verb(n, 'is a raw camera file', 'are raw camera files')}, which Hugin cannot read; "
+            f"install raw support with {RAW_HINT} or convert the photos to TIFF first."
+        )
+    if kind == "heif":
+        return (
+            f"{names} {_verb(n, 'is a HEIC/HEIF photo', 'are HEIC/HEIF photos')}, which Hugin cannot read; "
+            f"install HEIF support with {HEIF_HINT} or convert the photos to JPEG or TIFF first."
+        )
+    if kind == "not-image":
+        what = _verb(n, "is not an image", "are not images")
+        return f"{names} {what} focuswrap can read; give JPEG, TIFF or PNG photos."
+    if kind == "damaged":
+        why = f"its header cannot be read: {first.detail}" if n == 1 else "their headers cannot be read"
+        return f"{names} {_verb(n, 'is', 'are')} damaged ({why}); copy the photos again from the camera."
+    if kind == "format":
+        kinds = _names(sorted({p.detail for p in problems}))
+        return (
+            f"{names} {_verb(n, 'is a', 'are')} {kinds} {_verb(n, 'image', 'images')}, which Hugin cannot read; "
+            "convert to TIFF, JPEG or PNG first."
+        )
+    if kind == "truncated":
+        return (
+            f"{names} {_verb(n, 'is', 'are')} incomplete (the file ends early, as after an interrupted copy); "
+            "copy the photos again from the camera."
+        )
+    raise AssertionError(kind)  # pragma: no cover
+
+
+# ---------------------------------------------------------------- file checks
+
+
+def _stat_photo(given: PathLike) -> os.stat_result:
+    """Stat one input (following links), or raise a :class:`_Problem`."""
+    shown = _show(given)
+    try:
+        st = os.stat(given)
+    except FileNotFoundError:
+        if os.path.islink(given):
+            raise _Problem("broken-link", shown) from None
+        raise _Problem("missing", shown) from None
+    except NotADirectoryError:  # "photo.jpg/x.jpg"
+        raise _Problem("missing", shown) from None
+    except PermissionError as exc:  # a folder on the way cannot be searched
+        raise _Problem("unreadable", shown, exc.strerror.lower() if exc.strerror else "permission denied") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise _Problem("folder", shown)
+    if not stat.S_ISREG(st.st_mode):  # a FIFO would block the open below forever
+        raise _Problem("not-a-file", shown)
+    return st
+
+
+def _open_binary(path: PathLike) -> BinaryIO:
+    """Open a photo for reading (one place, so tests can inject failures)."""
+    return open(path, "rb")
+
+
+@contextmanager
+def _no_bomb_guard() -> Iterator[None]:
+    """Let Pillow open very large photos: the guard is for decoding, and we only read headers."""
+    saved = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+
+
+def _jpeg_scan_start(data: mmap.mmap) -> int | None:
+    """Offset of the first entropy-coded scan (just after the SOS header), or None."""
+    pos, size = 2, len(data)
+    while pos + 4 <= size:
+        if data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
+            pos += 2
+            continue
+        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+        if marker == 0xDA:
+            return pos + 2 + length
+        pos += 2 + length
+    return None
+
+
+def _jpeg_complete(fh: BinaryIO, size: int) -> bool:
+    """True if the JPEG's End Of Image marker (FF D9) is there."""
+    fh.seek(max(0, size - _TAIL_BYTES))
+    # Some cameras and copy tools pad the file with zeros (or FF fill bytes).
+    if fh.read().rstrip(b"\x00\xff").endswith(b"\xff\xd9"):
+        return True
+    # Data after the image is legal: Google/Samsung "motion photos" append an
+    # MP4 video, Samsung a SEFT trailer.  FF D9 cannot occur inside the scan
+    # data (an FF there is always followed by 00 or a marker), so the image is
+    # complete iff an EOI follows the start of its first scan.  (The EXIF
+    # thumbnail also ends with FF D9, but it lies before the scan.)
+    with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        start = _jpeg_scan_start(data)
+        return start is not None and data.find(b"\xff\xd9", start) != -1
+
+
+def _png_complete(fh: BinaryIO, size: int) -> bool:
+    """True if the PNG's chunks all fit in the file and end with IEND."""
+    fh.seek(max(0, size - _TAIL_BYTES))
+    if _PNG_IEND in fh.read():
+        return True
+    pos = 8  # walk the chunk list: 8 bytes read per chunk
+    while pos + 12 <= size:
+        fh.seek(pos)
+        head = fh.read(8)
+        if head[4:8] == b"IEND":
+            return True
+        pos += 12 + int.from_bytes(head[:4], "big")
+    return False
+
+
+def _as_tuple(value: object) -> tuple[int, ...]:
+    if isinstance(value, (tuple, list)):
+        return tuple(int(v) for v in value)
+    return (int(value),) if isinstance(value, int) else ()
+
+
+def _tiff_complete(im: Image.Image, size: int) -> bool:
+    """True if every strip (or tile) of the first page lies inside the file."""
+    tags = getattr(im, "tag_v2", {})
+    offsets = _as_tuple(tags.get(273) or tags.get(324))  # StripOffsets / TileOffsets
+    counts = _as_tuple(tags.get(279) or tags.get(325))  # StripByteCounts / TileByteCounts
+    if not offsets or len(offsets) != len(counts):
+        return True  # nothing to compare: let Hugin decide
+    return max(o + c for o, c in zip(offsets, counts)) <= size
+
+
+def _orientation(im: Image.Image, fmt: str) -> int:
+    """The EXIF orientation tag (1..8), 1 if missing or invalid."""
+    try:
+        if fmt == "PNG":
+            # PngImageFile.getexif() decodes the whole image to find an eXIf
+            # chunk stored after the pixels: only use one found in the header.
+            raw = im.info.get("exif")
+            if not raw:
+                return 1
+            exif = Image.Exif()
+            exif.load(raw)
+        else:
+            exif = im.getexif()
+        value = int(exif.get(_ORIENTATION_TAG, 1))
+    except Exception:  # a broken EXIF block must not stop the stack
+        return 1
+    return value if 1 <= value <= 8 else 1
+
+
+def _bits(im: Image.Image, fmt: str, header: bytes) -> int:
+    """Bits per channel from the file header (Pillow shows 16-bit RGB as "RGB")."""
+    if fmt == "PNG":
+        return 16 if len(header) > 24 and header[24] == 16 else 8
+    if fmt == "TIFF":
+        depth = max(_as_tuple(getattr(im, "tag_v2", {}).get(258)) or (8,))
+        return depth if depth in (16, 32) else 8
+    return 16 if ";16" in im.mode else 8
+
+
+def _read_photo(given: PathLike) -> Photo:
+    """Read one photo's header and check that the file is complete."""
+    shown = _show(given)
+    suffix = Path(given).suffix.lower()
+    if suffix in RAW_EXTENSIONS:
+        raise _Problem("raw", shown)
+    if suffix in HEIF_EXTENSIONS:
+        raise _Problem("heif", shown)
+    try:
+        fh = _open_binary(given)
+    except PermissionError as exc:
+        raise _Problem("unreadable", shown, (exc.strerror or "permission denied").lower()) from None
+    except OSError as exc:
+        raise _Problem("unreadable", shown, (exc.strerror or str(exc)).lower()) from None
+    with fh:
+        try:
+            size = os.fstat(fh.fileno()).st_size
+            header = fh.read(32)
+            fh.seek(0)
+        except OSError as exc:
+            raise _Problem("unreadable", shown, (exc.strerror or str(exc)).lower()) from None
+        if size == 0:
+            raise _Problem("empty", shown)
+        if header[4:8] == b"ftyp" and header[8:12] in _HEIF_BRANDS:
+            raise _Problem("heif", shown)
+        try:
+            with _no_bomb_guard():
+                im = Image.open(fh)
+        except UnidentifiedImageError:
+            if header.startswith((b"\xff\xd8\xff", b"\x89PNG", b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")):
+                # Looks like a JPEG/PNG/TIFF but its header is cut or broken.
+                raise _Problem("damaged", shown, "the file is cut short or corrupt") from None
+            raise _Problem("not-image", shown) from None
+        except (OSError, ValueError, EOFError, SyntaxError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise _Problem("damaged", shown, reason) from None
+        fmt = im.format or ""
+        if fmt not in INPUT_FORMATS:
+            raise _Problem("format", shown, fmt or "unknown")
+        kind = INPUT_FORMATS[fmt]
+        try:
+            if kind == "JPEG":
+                complete = _jpeg_complete(fh, size)
+            elif kind == "PNG":
+                complete = _png_complete(fh, size)
+            else:
+                complete = _tiff_complete(im, size)
+        except (OSError, ValueError) as exc:
+            raise _Problem("unreadable", shown, (getattr(exc, "strerror", None) or str(exc)).lower()) from None
+        if not complete:
+            raise _Problem("truncated", shown)
+        width, height = im.size
+        return Photo(
+            path=Path(given).absolute(),
+            width=width,
+            height=height,
+            orientation=_orientation(im, kind),
+            mode=im.mode,
+            format=fmt,
+            bits=_bits(im, kind, header),
+        )
+
+
+def _raise_first_kind(problems: list[_Problem]) -> None:
+    """Raise one error for the first problem kind, naming every photo that has it."""
+    if problems:
+        kind = problems[0].kind
+        raise BadInputError(_message(kind, [p for p in problems if p.kind == kind]))
+
+
+# ------------------------------------------------------------- stack checks
+
+
+def _check_count(paths: Sequence[PathLike]) -> None:
+    if len(paths) < 2:
+        got = "none" if not paths else f"1: {_show(paths[0])}"
+        raise BadInputError(f"focuswrap needs at least two photos to stack; got {got}.")
+
+
+def _check_duplicates(paths: Sequence[PathLike], stats: Sequence[os.stat_result]) -> None:
+    """Reject the same file given twice: same resolved path, or same inode (hard links)."""
+    groups: dict[object, list[int]] = {}
+    parent = list(range(len(paths)))  # union-find over the two kinds of identity
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    for i, (given, st) in enumerate(zip(paths, stats)):
+        keys: list[object] = [("path", os.path.normcase(str(Path(given).resolve())))]
+        if st.st_ino:  # some file systems report 0 for every file
+            keys.append(("inode", st.st_dev, st.st_ino))
+        for key in keys:
+            if key in groups:
+                parent[root(i)] = root(groups[key][0])
+            groups.setdefault(key, []).append(i)
+    same: dict[int, list[int]] = {}
+    for i in range(len(paths)):
+        same.setdefault(root(i), []).append(i)
+    repeated = [[_show(paths[i]) for i in members] for members in same.values() if len(members) > 1]
+    if not repeated:
+        return
+
+    def describe(group: list[str]) -> str:
+        spellings = list(dict.fromkeys(group))
+        if len(spellings) == 1:
+            times = "twice" if len(group) == 2 else f"{len(group)} times"
+            return f"{spellings[0]} is given {times}"
+        return f"{_names(spellings)} are the same file"
+
+    if len(repeated) == 1:
+        raise BadInputError(f"{describe(repeated[0])}; give each photo once.")
+    listed = "; ".join(describe(group) for group in repeated)
+    raise BadInputError(f"Photos are given more than once ({listed}); give each photo once.")
+
+
+def _odd_ones_out(values: Sequence[object]) -> tuple[object, list[int]]:
+    """The most common value (first seen wins a tie) and the indexes that differ from it."""
+    counts = Counter(values)
+    best = max(counts.values())
+    common = next(v for v in values if counts[v] == best)
+    return common, [i for i, v in enumerate(values) if v != common]
+
+
+def _describe_orientation(photo: Photo) -> str:
+    turned = photo.orientation >= 5  # tags 5..8 swap width and height on display
+    width, height = (photo.height, photo.width) if turned else (photo.width, photo.height)
+    shape = "portrait" if height > width else "landscape" if width > height else "square"
+    return f"{shape} (EXIF orientation {photo.orientation})"
+
+
+def _check_orientations(photos: Sequence[Photo], shown: Sequence[str]) -> None:
+    # Hugin ignores the EXIF orientation tag: photos whose tags differ hold
+    # pixels turned against each other, which align_image_stack cannot match.
+    _, odd = _odd_ones_out([p.orientation for p in photos])
+    if not odd:
+        return
+    rest = [i for i in range(len(photos)) if i not in odd]
+    odd_by_tag: dict[int, list[int]] = {}
+    for i in odd:
+        odd_by_tag.setdefault(photos[i].orientation, []).append(i)
+    odd_text = ", ".join(
+        f"{_names([shown[i] for i in idx])} {_verb(len(idx), 'is', 'are')} {_describe_orientation(photos[idx[0]])}"
+        for idx in odd_by_tag.values()
+    )
+    raise BadInputError(
+        f"The photos were taken with the camera turned differently: {odd_text} but "
+        f"{_names([shown[i] for i in rest])} {_verb(len(rest), 'is', 'are')} {_describe_orientation(photos[rest[0]])}; "
+        "stack only photos taken the same way round."
+    )
+
+
+def _check_sizes(photos: Sequence[Photo], shown: Sequence[str]) -> None:
+    # enfuse 4.2 accepts images of different sizes and exits 0 with a wrong
+    # result, so this check is ours.
+    common, odd = _odd_ones_out([(p.width, p.height) for p in photos])
+    if not odd:
+        return
+    w, h = common  # type: ignore[misc]
+    if len({(photos[i].width, photos[i].height) for i in odd}) == 1:
+        first = photos[odd[0]]
+        what = f"{_names([shown[i] for i in odd])} {_verb(len(odd), 'is', 'are')} {first.width}x{first.height}"
+    else:
+        what = _names([f"{shown[i]} is {photos[i].width}x{photos[i].height}" for i in odd])
+    raise BadInputError(
+        f"{what} but the other photos are {w}x{h}; all photos of a stack must be the same size, "
+        f"so remove or resize {_verb(len(odd), 'it', 'them')}."
+    )
+
+
+def _check_depths(photos: Sequence[Photo], shown: Sequence[str]) -> None:
+    # The enfuse manual ("Input Image Requirements"): the images must agree on
+    # their number of bits per channel.
+    common, odd = _odd_ones_out([p.bits for p in photos])
+    if not odd:
+        return
+    what = _names([f"{shown[i]} ({photos[i].bits}-bit)" for i in odd])
+    raise BadInputError(
+        f"{what} {_verb(len(odd), 'has', 'have')} a different bit depth from the other photos ({common}-bit); "
+        "export all photos of a stack with the same bit depth."
+    )
+
+
+def check_photos(paths: Sequence[PathLike]) -> list[Photo]:
+    """Check the photos of a stack and return them in the order given.
+
+    Raises :class:`BadInputError` with one sentence for the first problem
+    found: missing files or folders, too few photos, a photo given twice,
+    unreadable, raw/HEIF, unsupported, not an image, or incomplete files, then
+    mixed orientations, sizes or bit depths.
+    """
+    if not paths:
+        _check_count(paths)
+    problems: list[_Problem] = []
+    stats: list[os.stat_result] = []
+    for given in paths:
+        try:
+            stats.append(_stat_photo(given))
+        except _Problem as problem:
+            problems.append(problem)
+    _raise_first_kind(problems)
+    _check_count(paths)
+    _check_duplicates(paths, stats)
+    photos: list[Photo] = []
+    for given in paths:
+        try:
+            photos.append(_read_photo(given))
+        except _Problem as problem:
+            problems.append(problem)
+    _raise_first_kind(problems)
+    shown = [_show(p) for p in paths]
+    _check_orientations(photos, shown)
+    _check_sizes(photos, shown)
+    _check_depths(photos, shown)
+    return photos
+
+
+# --------------------------------------------------------------------- output
+
+
+def output_format(output: PathLike) -> str:
+    """The format ("TIFF", "JPEG" or "PNG") an output file name asks for."""
+    suffix = Path(output).suffix
+    fmt = OUTPUT_FORMATS.get(suffix.lower())
+    if fmt is None:
+        allowed = ", ".join(OUTPUT_FORMATS)
+        what = f"cannot write {suffix} files" if suffix else "needs an extension to know the format"
+        raise BadInputError(f"focuswrap {what} ({_show(output)}); end the output name with one of {allowed}.")
+    return fmt
+
+
+def default_output(first_input: PathLike, ext: str | None = None) -> Path:
+    """``IMG_1.jpg`` -> ``IMG_1-stacked.jpg`` next to the first photo.
+
+    Keeps the input's extension when focuswrap can write it, else ``.tif``;
+    ``ext`` ("png" or ".png") chooses another one.
+    """
+    first = Path(first_input).absolute()
+    if ext is not None:
+        suffix = ext if ext.startswith(".") else f".{ext}"
+    elif first.suffix.lower() in OUTPUT_FORMATS:
+        suffix = first.suffix
+    else:
+        suffix = ".tif"
+    output = first.with_name(f"{first.stem}-stacked{suffix}")
+    output_format(output)  # an ``ext`` we cannot write
+    return output
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """True if a and b name one file: same resolved path, or os.path.samefile (hard links)."""
+    try:
+        if os.path.normcase(str(a.resolve())) == os.path.normcase(str(b.resolve())):
+            return True
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_output(output: PathLike, inputs: Sequence[PathLike], *, force: bool) -> Path:
+    """Check that the result can be written to ``output``; return it as an absolute path.
+
+    ``force`` allows replacing an existing file, never one of the input photos.
+    """
+    shown = _show(output)
+    out = Path(output).absolute()
+    if out.is_dir():
+        example = os.path.join(shown, "stacked.tif")
+        raise BadInputError(f"The output {shown} is a folder; give a file name for the result, e.g. {example}.")
+    for given in inputs:
+        if _same_file(out, Path(given).absolute()):
+            raise BadInputError(
+                f"The output {shown} is also one of the input photos; choose another output name."
+            )
+    output_format(output)
+    folder = out.parent
+    if not folder.is_dir():
+        # Name the folder as the user wrote it; find the nearest part that
+        # exists: in "photo.jpg/out.tif" a file stands where a folder should.
+        given_folder = Path(output).parent
+        blocker = next((p for p in (given_folder, *given_folder.parents) if os.path.lexists(p)), None)
+        if blocker is not None and not blocker.is_dir():
+            raise BadInputError(
+                f"{_show(blocker)} is a file, not a folder, so {shown} cannot be written there; "
+                "choose another output path."
+            )
+        raise BadInputError(f"The folder {_show(given_folder)} for {shown} does not exist; create it first.")
+    if not os.access(folder, os.W_OK):
+        raise BadInputError(
+            f"focuswrap cannot write into the folder {_show(folder)} (permission denied); choose another output folder."
+        )
+    if os.path.lexists(out) and not force:
+        raise OutputExistsError(f"{shown} already exists; use --force to replace it.")
+    return out
