@@ -27,7 +27,11 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
 )
-presets_app = typer.Typer(help="List, show and create presets.", no_args_is_help=True)
+presets_app = typer.Typer(
+    help="List and show presets, and find the folder for your own.",
+    epilog="Examples:\n\n  focuswrap presets list\n\n  focuswrap presets show handheld\n\n  focuswrap presets path",
+    no_args_is_help=True,
+)
 app.add_typer(presets_app, name="presets")
 
 HUGIN_DIR = typer.Option(None, "--hugin-dir", help="Folder holding align_image_stack and enfuse (else FOCUSWRAP_HUGIN_DIR, config.toml, PATH, the usual install places).", file_okay=False)
@@ -114,7 +118,7 @@ class _nullcontext:
         return None
 
 
-@app.command()
+@app.command(epilog="Examples:\n\n  focuswrap doctor\n\n  focuswrap doctor --hugin-dir /opt/hugin/bin")
 def doctor(hugin_dir: Optional[Path] = HUGIN_DIR) -> None:
     """Show where Hugin's tools are, their versions, and focuswrap's folders."""
     from focuswrap import doctor as doctor_mod
@@ -143,7 +147,7 @@ def demo(
     print(demo_mod.summary(outcome))
 
 
-@presets_app.command("list")
+@presets_app.command("list", epilog="Example:\n\n  focuswrap presets list")
 def presets_list() -> None:
     """List the presets and when to use each."""
     from focuswrap import presets
@@ -154,7 +158,7 @@ def presets_list() -> None:
         print(f"{item.name}{default}{tag}\n    {item.preset.description}")
 
 
-@presets_app.command("show")
+@presets_app.command("show", epilog="Examples:\n\n  focuswrap presets show miniature\n\n  focuswrap presets show handheld")
 def presets_show(name: str = typer.Argument(..., help="Preset name.")) -> None:
     """Show the exact arguments a preset gives each tool, and its fallback ladder."""
     from focuswrap import presets
@@ -162,7 +166,7 @@ def presets_show(name: str = typer.Argument(..., help="Preset name.")) -> None:
     print(presets.describe(presets.get(name)))
 
 
-@presets_app.command("path")
+@presets_app.command("path", epilog="Example:\n\n  focuswrap presets path")
 def presets_path() -> None:
     """Print the folder where your own presets live."""
     from focuswrap import paths
@@ -170,10 +174,20 @@ def presets_path() -> None:
     print(paths.user_presets_dir())
 
 
+_interrupted = False  # set by the first Ctrl-C/SIGTERM
+
+
 def _interrupt(signum, frame) -> None:
     # Ctrl-C and SIGTERM become a typed error: proc.run stops the child, the
     # work folder's ``finally`` removes it, and main() exits 130.  (Click
     # would turn a KeyboardInterrupt into "Aborted!" and exit 1.)
+    global _interrupted
+    if _interrupted:
+        # A second Ctrl-C (people press it repeatedly) must not break off the
+        # cleanup the first one started: stopping the child takes at most a
+        # few seconds (proc.TERMINATE_GRACE, then SIGKILL).
+        return
+    _interrupted = True
     raise Interrupted("Interrupted; the running Hugin tool was stopped and temporary files were removed.")
 
 
@@ -205,8 +219,9 @@ def _report_error(exc: FocuswrapError) -> None:
         from focuswrap.display import attempts_table
 
         print("Attempts:\n" + attempts_table(exc.attempts), file=sys.stderr)
+    if isinstance(exc, ToolFailed) and (_verbose or exc.unknown):
+        # An unknown failure is never swallowed: show the command and the tool's last lines
+        # (before the hint, whose advice for "unknown" points at them "above").
+        print(exc.details(), file=sys.stderr)
     if exc.hint:
         print(exc.hint, file=sys.stderr)
-    if isinstance(exc, ToolFailed) and (_verbose or exc.unknown):
-        # An unknown failure is never swallowed: show the command and the tool's last lines.
-        print(exc.details(), file=sys.stderr)

@@ -94,13 +94,22 @@ class LiveReporter(PlainReporter):
         self.bar.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is None:
+            self._finish_step()
         self.bar.stop()
 
+    def _finish_step(self) -> None:
+        """Show the current step as complete (a step without progress has no total: give it one)."""
+        if self._task is None:
+            return
+        task = next(t for t in self.bar.tasks if t.id == self._task)
+        total = task.total or max(task.completed, 1)
+        self.bar.update(self._task, total=total, completed=total)
+        self.bar.stop_task(self._task)
+
     def step(self, name: str, detail: str = "") -> None:
-        if self._task is not None:
-            self.bar.update(self._task, completed=self.bar.tasks[self._task].total or 1)
-            self.bar.stop_task(self._task)
+        self._finish_step()
         self._task = self.bar.add_task(detail, step=name, total=None)
 
     def progress(self, step: str, done: int, total: int, label: str = "") -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from focuswrap import diagnose, inputs, proc
-from focuswrap.discovery import Tools
+from focuswrap.discovery import Tool, Tools
 from focuswrap.errors import AlignmentFailed, FusionFailed, ToolTimeout
 from focuswrap.hugin import align, enfuse
 from focuswrap.presets import AlignOptions, NamedPreset, Rung
@@ -112,6 +112,8 @@ class Plan:
 
 #: default_output names results FIRST-stacked.EXT.
 STACKED_SUFFIX = "-stacked"
+#: The project file align_image_stack writes with --keep-temp (opens in Hugin).
+DEBUG_PTO = "debug.pto"
 
 
 @contextlib.contextmanager
@@ -123,6 +125,18 @@ def work_folder(*, keep: bool) -> Iterator[Path]:
     finally:
         if not keep:
             shutil.rmtree(path, ignore_errors=True)
+
+
+def _command(tool: Tool) -> list[str]:
+    """The tool's argv prefix, its program made absolute when given as a relative path.
+
+    The tools run with the work folder as their cwd, where a relative
+    ``--hugin-dir bin`` (or FOCUSWRAP_HUGIN_DIR) would no longer point at them.
+    """
+    program, *rest = tool.command
+    if not os.path.isabs(program) and (os.sep in program or (os.altsep and os.altsep in program)):
+        program = os.path.abspath(program)
+    return [program, *rest]
 
 
 def prepare(request: StackRequest) -> tuple[list[inputs.Photo], Path, str]:
@@ -146,14 +160,15 @@ def plan(request: StackRequest, tools: Tools) -> Plan:
     work = Path(tempfile.gettempdir()) / "focuswrap.XXXXXXXX"
     files = [p.path for p in photos]
     align_argv = align.build_argv(
-        command=tools.align.command,
+        command=_command(tools.align),
         options=request.preset.preset.align,
         inputs=files,
         prefix=work / align.PREFIX,
         verbose=request.verbose_tools,
+        pto=work / DEBUG_PTO if request.keep_temp else None,
     )
     fuse_argv = enfuse.build_argv(
-        command=tools.enfuse.command,
+        command=_command(tools.enfuse),
         options=request.preset.preset.fuse,
         inputs=align.expected_outputs(work / align.PREFIX, len(files)),
         output=work / enfuse.FUSED,
@@ -239,12 +254,12 @@ def run_alignment(
         for f in work.glob(f"{align.PREFIX}*.tif"):
             f.unlink()  # a failed attempt may leave some frames behind
         argv = align.build_argv(
-            command=tools.align.command,
+            command=_command(tools.align),
             options=current.options,
             inputs=files,
             prefix=prefix,
             verbose=request.verbose_tools,
-            pto=work / "debug.pto" if request.keep_temp else None,
+            pto=work / DEBUG_PTO if request.keep_temp else None,
         )
         attempts.append(current)
         reporter.attempt(current, limit)
@@ -295,7 +310,7 @@ def run_fusion(
 ) -> Path:
     """Fuse the aligned frames into work/fused.tif; fusion problems are not retried."""
     fused = work / enfuse.FUSED
-    argv = enfuse.build_argv(command=tools.enfuse.command, options=request.preset.preset.fuse, inputs=aligned, output=fused)
+    argv = enfuse.build_argv(command=_command(tools.enfuse), options=request.preset.preset.fuse, inputs=aligned, output=fused)
     reporter.command(argv)
     try:
         done = proc.run(argv, cwd=work, timeout=request.timeout, on_line=_fuse_progress(reporter, len(aligned)))
@@ -314,7 +329,7 @@ def run_fusion(
     problem = _check_written([fused], size)  # enfuse can exit 0 and write nothing usable
     if problem is not None:
         raise FusionFailed(f"enfuse exited 0 but {problem}.", argv=argv, returncode=done.returncode,
-                           stdout=done.stdout, stderr=done.stderr)
+                           stdout=done.stdout, stderr=done.stderr, hint=diagnose.final_advice("output-not-written"))
     return fused
 
 
@@ -329,25 +344,31 @@ def stack(request: StackRequest, tools: Tools, reporter: Reporter | None = None)
     reporter.step("check", f"{len(request.inputs)} photos")
     photos, output, fmt = prepare(request)
     files = [p.path for p in photos]
-    if not request.keep_order and [Path(p).absolute() for p in request.inputs] != files:
+    given = [Path(p).absolute() for p in request.inputs]
+    left_out = [p for p in given if p not in files]
+    if left_out:
+        reporter.note("Left out earlier results: " + ", ".join(p.name for p in left_out))
+    if not request.keep_order and [p for p in given if p in files] != files:
         reporter.note("Frames sorted in natural order: " + ", ".join(f.name for f in files))
     seconds["check"] = time.monotonic() - t0
 
     with work_folder(keep=request.keep_temp) as work:
-        t = time.monotonic()
-        reporter.step("align", f"{len(files)} frames, preset {request.preset.name}")
         try:
+            t = time.monotonic()
+            reporter.step("align", f"{len(files)} frames, preset {request.preset.name}")
             aligned, attempts = run_alignment(request, tools, files, work, reporter)
-        except AlignmentFailed as exc:
-            if request.keep_temp:
-                exc.hint = (exc.hint or "") + f" Debug material (debug.pto, logs) kept in {work}."
-            raise
-        seconds["align"] = time.monotonic() - t
+            seconds["align"] = time.monotonic() - t
 
-        t = time.monotonic()
-        reporter.step("fuse", f"{len(aligned)} aligned frames")
-        fused = run_fusion(request, tools, aligned, work, reporter)
-        seconds["fuse"] = time.monotonic() - t
+            t = time.monotonic()
+            reporter.step("fuse", f"{len(aligned)} aligned frames")
+            fused = run_fusion(request, tools, aligned, work, reporter)
+            seconds["fuse"] = time.monotonic() - t
+        except (AlignmentFailed, FusionFailed) as exc:
+            if request.keep_temp:
+                # The .pto may be missing: align_image_stack may stop before writing it.
+                kept = f"The work folder is kept for inspection: {work} ({DEBUG_PTO} there, if written, opens in Hugin)."
+                exc.hint = f"{exc.hint}\n{kept}" if exc.hint else kept
+            raise
 
         t = time.monotonic()
         reporter.step("finish", str(output))

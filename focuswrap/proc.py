@@ -2,15 +2,18 @@
 
 :func:`run` logs the command, streams the child's output line by line to an
 optional callback (for progress), returns ``(returncode, stdout, stderr)`` and
-never lets ``OSError`` escape untyped.  On Ctrl-C (``KeyboardInterrupt``) or a
-timeout it terminates the child, then kills it if it does not go, and only
-then re-raises: no Hugin process keeps burning CPU after focuswrap is gone.
+never lets ``OSError`` escape untyped.  On Ctrl-C or SIGTERM (any exception
+raised while it waits: ``KeyboardInterrupt``, or the ``Interrupted`` that
+``cli.main``'s signal handler raises) or a timeout it terminates the child's
+process group, then kills it if it does not go, and only then re-raises: no
+Hugin process keeps burning CPU after focuswrap is gone.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -53,18 +56,38 @@ def _pump(stream, name: str, sink: list[str], on_line: LineCallback | None, logg
     stream.close()
 
 
-def stop(child: subprocess.Popen, grace: float = TERMINATE_GRACE) -> None:
-    """Terminate ``child``, wait up to ``grace`` seconds, then kill it."""
-    if child.poll() is not None:
-        return
+def _signal(child: subprocess.Popen, *, kill: bool) -> None:
+    """Terminate (or kill) the child and, on POSIX, every process of its group.
+
+    The child leads its own process group (``start_new_session``): signalling
+    the group also reaches what it started itself, e.g. the tool behind
+    ``flatpak run``, which would otherwise keep running.
+    """
+    if sys.platform != "win32":
+        try:
+            os.killpg(child.pid, signal.SIGKILL if kill else signal.SIGTERM)
+            return
+        except OSError:  # no such group (not a group leader after all): the child alone
+            pass
     try:
-        child.terminate()
-        child.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        child.kill()
-        child.wait()
+        if kill:
+            child.kill()
+        else:
+            child.terminate()
     except OSError:  # already gone
         pass
+
+
+def stop(child: subprocess.Popen, grace: float = TERMINATE_GRACE) -> None:
+    """Terminate ``child`` (and its process group), wait up to ``grace`` seconds, then kill it."""
+    if child.poll() is not None:
+        return
+    _signal(child, kill=False)
+    try:
+        child.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        _signal(child, kill=True)
+        child.wait()
 
 
 def run(
@@ -115,9 +138,11 @@ def run(
         threading.Thread(target=_pump, args=(child.stdout, "stdout", out, on_line, logger), daemon=True),
         threading.Thread(target=_pump, args=(child.stderr, "stderr", err, on_line, logger), daemon=True),
     ]
-    for t in pumps:
-        t.start()
     try:
+        # Everything after Popen is inside this ``try``: a Ctrl-C arriving even
+        # while the reader threads start still stops the child.
+        for t in pumps:
+            t.start()
         try:
             returncode = child.wait(timeout=timeout)
         except subprocess.TimeoutExpired:

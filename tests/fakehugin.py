@@ -105,6 +105,8 @@ def failure(tool: str, case: str) -> dict:
 
 def install(bin_dir: Path, name: str) -> Fake:
     """Write an executable fake ``name`` into ``bin_dir`` (succeeding by default)."""
+    # Absolute: the fake finds its plan and log from inside the tool's cwd (the work folder).
+    bin_dir = Path(bin_dir).resolve()
     bin_dir.mkdir(parents=True, exist_ok=True)
     exe = bin_dir / name
     exe.write_text(_SCRIPT.format(python=sys.executable, here=str(bin_dir), name=name))

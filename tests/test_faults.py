@@ -1,0 +1,292 @@
+"""Faults while stacking: a hanging, crashing or silent tool, a full disk, two runs at once.
+
+Each is reported with its own clear message and documented exit code, stops
+every process it started, removes its work folder and never leaves a
+half-written result or touches an earlier one.
+"""
+
+from __future__ import annotations
+
+import errno
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+import fakehugin
+from focuswrap import cli, output, proc
+from focuswrap.errors import ExitCode, ToolTimeout
+from test_bad_input import (  # noqa: F401 (ws: fixture)
+    Workspace,
+    assert_clean_failure,
+    kill_if_running,
+    process_gone,
+    ws,
+)
+
+ALIGN = "align_image_stack"
+ENFUSE = "enfuse"
+CRASH = "os.kill(os.getpid(), signal.SIGSEGV)\ntime.sleep(5)"
+
+
+# ------------------------------------------------------------------ timeouts
+
+
+def test_a_hanging_align_is_stopped_after_the_config_timeout(ws: Workspace) -> None:
+    (ws.home / "config").mkdir()
+    (ws.home / "config" / "config.toml").write_text("timeout = 1\n")
+    ws.align.plan({"sleep": 30})
+    args = ws.photos()
+    before = ws.snapshot()
+    started = time.monotonic()
+    result = ws.run(*args, "-o", "out.jpg")
+    kill_if_running(ws.align.pid)
+    assert time.monotonic() - started < 15
+    assert result.returncode == ExitCode.ALIGN_FAILED, result.stderr
+    line = assert_clean_failure(ws, result, before)
+    assert line == (
+        "focuswrap: error: Alignment failed after 1 attempt: "
+        "align_image_stack ran for more than 1 s and was stopped."
+    )
+    assert "raise --timeout" in result.stderr
+    assert len(ws.align.calls) == 1, "a timeout is not worth another ladder rung"
+    assert process_gone(ws.align.pid)
+    assert ws.enfuse.calls == []
+
+
+def test_a_hanging_enfuse_is_stopped_after_the_timeout_option(ws: Workspace) -> None:
+    ws.enfuse.plan({"sleep": 30})
+    args = ws.photos()
+    before = ws.snapshot()
+    result = ws.run(*args, "-o", "out.jpg", "--timeout", "1")
+    kill_if_running(ws.enfuse.pid)
+    assert result.returncode == ExitCode.FUSE_FAILED, result.stderr
+    line = assert_clean_failure(ws, result, before)
+    assert line == "focuswrap: error: enfuse ran for more than 1 s and was stopped."
+    assert "Raise the limit with --timeout" in result.stderr
+    assert process_gone(ws.enfuse.pid)
+
+
+def test_a_timeout_stops_what_the_tool_started_too(tmp_path: Path) -> None:
+    # ``flatpak run`` starts the real tool as its own child: stopping only the
+    # direct child would leave the tool running.
+    grandchild_pid = tmp_path / "grandchild.pid"
+    script = (
+        "import subprocess, sys, time\n"
+        "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)'])\n"
+        f"open({str(grandchild_pid)!r}, 'w').write(str(p.pid))\n"
+        "time.sleep(30)\n"
+    )
+    started = time.monotonic()
+    with pytest.raises(ToolTimeout, match=r"ran for more than 1 s and was stopped"):
+        proc.run([sys.executable, "-c", script], cwd=tmp_path, timeout=1)
+    pid = int(grandchild_pid.read_text())
+    try:
+        assert process_gone(pid), "the tool's own child outlived the timeout"
+        assert time.monotonic() - started < 6
+    finally:
+        kill_if_running(pid)
+
+
+# ------------------------------------------------------------------- crashes
+
+
+def test_align_killed_by_a_signal_is_reported_as_a_crash(ws: Workspace) -> None:
+    ws.custom_tool(ALIGN, CRASH)
+    args = ws.photos()
+    before = ws.snapshot()
+    result = ws.run(*args, "-o", "out.jpg")
+    assert result.returncode == ExitCode.ALIGN_FAILED, result.stderr
+    line = assert_clean_failure(ws, result, before)
+    assert "The tool was killed by a signal before it finished (SIGSEGV)" in line
+    assert "crashed" in result.stderr  # the attempts table
+    assert "The tool crashed: try fewer or smaller photos, or update Hugin." in result.stderr
+
+
+def test_enfuse_killed_by_a_signal_is_reported_as_a_crash(ws: Workspace) -> None:
+    ws.custom_tool(ENFUSE, CRASH)
+    args = ws.photos()
+    before = ws.snapshot()
+    result = ws.run(*args, "-o", "out.jpg")
+    assert result.returncode == ExitCode.FUSE_FAILED, result.stderr
+    line = assert_clean_failure(ws, result, before)
+    assert line == "focuswrap: error: Fusion failed: The tool was killed by a signal before it finished (SIGSEGV)."
+
+
+# ----------------------------------------------------- exit 0 without output
+
+
+def test_align_exiting_0_without_writing_its_frames(ws: Workspace) -> None:
+    ws.align.plan({"transcript": fakehugin.transcript(ALIGN, "success"), "write": False})
+    args = ws.photos()
+    before = ws.snapshot()
+    result = ws.run(*args, "-o", "out.jpg")
+    assert result.returncode == ExitCode.ALIGN_FAILED, result.stderr
+    line = assert_clean_failure(ws, result, before)
+    assert "align_image_stack exited 0 but" in line and "was not written" in line
+    assert ws.enfuse.calls == []
+
+
+def test_enfuse_exiting_0_without_writing_the_result(ws: Workspace) -> None:
+    ws.enfuse.plan({"transcript": fakehugin.transcript(ENFUSE, "success"), "write": False})
+    args = ws.photos()
+    before = ws.snapshot()
+    result = ws.run(*args, "-o", "out.jpg")
+    assert result.returncode == ExitCode.FUSE_FAILED, result.stderr
+    line = assert_clean_failure(ws, result, before)
+    assert line == "focuswrap: error: enfuse exited 0 but fused.tif was not written."
+
+
+def test_hugin_missing(ws: Workspace, tmp_path: Path) -> None:
+    empty = tmp_path / "no-hugin-here"
+    empty.mkdir()
+    args = ws.photos()
+    before = ws.snapshot()
+    result = ws.run(*args, hugin_dir=empty)
+    assert result.returncode == ExitCode.MISSING_TOOL
+    line = assert_clean_failure(ws, result, before)
+    assert f"align_image_stack not found in {empty}" in line
+
+
+# ------------------------------------------------------------------ full disk
+
+
+@pytest.fixture
+def in_process(ws: Workspace, monkeypatch: pytest.MonkeyPatch):
+    """Run ``cli.main()`` in this process (so a test can patch the library), in the photo folder."""
+    import tempfile
+
+    monkeypatch.chdir(ws.shots)
+    monkeypatch.setenv("FOCUSWRAP_HOME", str(ws.home))
+    monkeypatch.setattr(tempfile, "tempdir", str(ws.tmp))
+    monkeypatch.setattr(cli, "_interrupted", False)
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def main(*args: str) -> int:
+        monkeypatch.setattr(sys, "argv", ["focuswrap", "stack", *args, "--hugin-dir", str(ws.bin)])
+        with pytest.raises(SystemExit) as info:
+            cli.main()
+        return info.value.code or 0
+
+    yield main
+    for s, handler in saved.items():
+        signal.signal(s, handler)
+
+
+def _disk_fills_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The disk fills up half-way through writing the result."""
+    def encode(fused: Path, dest: Path, *args: object, **kwargs: object) -> None:
+        with open(dest, "wb") as fh:
+            fh.write(b"\xff\xd8 the first half of a JPEG")
+        raise OSError(errno.ENOSPC, "No space left on device", str(dest))
+
+    monkeypatch.setattr(output, "_encode", encode)
+
+
+def test_full_disk_while_writing_keeps_the_earlier_output(ws: Workspace, in_process, monkeypatch, capsys) -> None:
+    args = ws.photos()
+    (ws.shots / "out.jpg").write_bytes(b"the earlier result")
+    before = ws.snapshot()
+    _disk_fills_up(monkeypatch)
+    code = in_process(*args, "-o", "out.jpg", "--force", "--quiet")
+    err = capsys.readouterr().err
+    assert code == ExitCode.WRITE_FAILED, err
+    assert err.splitlines() == [
+        f"focuswrap: error: The disk holding {ws.shots} is full; out.jpg was not written.",
+        "Free some space or choose another output folder, then run again.",
+    ]
+    assert (ws.shots / "out.jpg").read_bytes() == b"the earlier result"
+    assert ws.snapshot() == before
+    assert ws.part_files() == []
+    assert ws.work_folders() == []
+
+
+def test_full_disk_without_an_earlier_output_leaves_nothing(ws: Workspace, in_process, monkeypatch, capsys) -> None:
+    args = ws.photos()
+    before = ws.snapshot()
+    _disk_fills_up(monkeypatch)
+    code = in_process(*args, "-o", "out.png", "--quiet")
+    err = capsys.readouterr().err
+    assert code == ExitCode.WRITE_FAILED, err
+    assert "Traceback" not in err
+    assert ws.snapshot() == before
+    assert ws.work_folders() == []
+
+
+def test_in_process_runs_succeed_unpatched(ws: Workspace, in_process, capsys) -> None:
+    # The harness above is sound: the same run without the fault writes the result.
+    assert in_process(*ws.photos(), "-o", "out.jpg", "--quiet") == ExitCode.OK, capsys.readouterr().err
+    assert (ws.shots / "out.jpg").is_file()
+    assert ws.work_folders() == []
+
+
+def test_output_folder_removed_before_delivery_is_a_write_failure(ws: Workspace, in_process, monkeypatch, capsys) -> None:
+    # The folder existed when the inputs were checked, then went away while
+    # the tools ran (an unplugged drive): not even the temporary file can be made.
+    import shutil
+
+    from focuswrap import pipeline
+
+    (ws.shots / "results").mkdir()
+    fuse = pipeline.run_fusion
+
+    def fuse_then_unplug(*args, **kwargs):
+        fused = fuse(*args, **kwargs)
+        shutil.rmtree(ws.shots / "results")
+        return fused
+
+    monkeypatch.setattr(pipeline, "run_fusion", fuse_then_unplug)
+    code = in_process(*ws.photos(), "-o", "results/out.jpg", "--quiet")
+    err = capsys.readouterr().err
+    assert code == ExitCode.WRITE_FAILED, err
+    assert err.splitlines() == [
+        f"focuswrap: error: Could not write {ws.shots / 'results' / 'out.jpg'}: No such file or directory."
+    ]
+    assert ws.work_folders() == []
+
+
+# ---------------------------------------------------------------- two at once
+
+
+def test_two_runs_in_one_folder_with_different_outputs_both_succeed(ws: Workspace) -> None:
+    ws.align.plan({"sleep": 0.5, **fakehugin.success(ALIGN)})
+    args = ws.photos()
+    runs = [ws.start(*args, "-o", name, "--quiet") for name in ("first.jpg", "second.tif")]
+    results = [run.communicate(timeout=60) for run in runs]
+    for run, (_, err) in zip(runs, results):
+        assert run.returncode == ExitCode.OK, err
+    for name in ("first.jpg", "second.tif"):
+        with Image.open(ws.shots / name) as im:
+            im.load()
+            assert im.size == (96, 64)
+    assert ws.work_folders() == [] and ws.part_files() == []
+
+
+def test_two_runs_racing_for_one_name_one_wins_and_its_file_is_intact(ws: Workspace) -> None:
+    # Both pass the "output exists?" check while aligning; the second to
+    # finish must not replace the first one's result (no --force).
+    ws.align.plan({"sleep": 1.0, **fakehugin.success(ALIGN)})
+    sets = {"A": ws.photos(prefix="A_"), "B": ws.photos(prefix="B_")}
+    before = ws.snapshot()
+    runs = {key: ws.start(*names, "-o", "same.tif", "--quiet") for key, names in sets.items()}
+    done = {key: run.communicate(timeout=60) for key, run in runs.items()}
+    codes = {key: runs[key].returncode for key in runs}
+    winners = [key for key, code in codes.items() if code == ExitCode.OK]
+    assert len(winners) == 1, (codes, done)
+    winner = winners[0]
+    loser = "B" if winner == "A" else "A"
+    assert codes[loser] == ExitCode.BAD_INPUT, done[loser][1]
+    err = done[loser][1]
+    assert "Traceback" not in err
+    assert err.startswith(("focuswrap: error: same.tif already exists; use --force",
+                           f"focuswrap: error: {ws.shots / 'same.tif'} appeared while focuswrap was working; use --force")), err
+    # The fake enfuse's result is the last aligned frame: the winner's last photo.
+    with Image.open(ws.shots / "same.tif") as result, Image.open(ws.shots / sets[winner][-1]) as last:
+        assert result.convert("RGBA").tobytes() == last.convert("RGBA").tobytes()
+    after = ws.snapshot()
+    assert set(after) - set(before) == {"same.tif"}
+    assert {k: v for k, v in after.items() if k != "same.tif"} == before
+    assert ws.work_folders() == [] and ws.part_files() == []
