@@ -1,0 +1,158 @@
+"""The aligned-frame cache: fuse again with other settings without aligning again.
+
+An entry holds the aligned TIFFs of one stack, keyed by the photos' content,
+the exact alignment options and the align_image_stack version; changing only
+fusion settings finds the entry and skips alignment ("instant re-fuse").
+
+Entries are published atomically (built in a private folder, then renamed
+into place; a rename onto an existing entry fails and the loser's copy is
+dropped), so two runs sharing the cache never see half an entry.  The cache
+is bounded: after each store the least recently used entries are evicted
+until the total is under the limit (``cache_max_mb`` in config.toml).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from focuswrap import paths
+
+#: Bumped when the layout of an entry changes.
+FORMAT = 1
+_META = "entry.json"
+
+
+def _root() -> Path:
+    return paths.cache_dir() / "aligned"
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def key(photos: Sequence[Path], align_flags: Sequence[str], tool_version: str | None) -> str:
+    """The entry key: photo contents (in order), align flags, tool version."""
+    h = hashlib.sha256()
+    h.update(json.dumps({"format": FORMAT, "flags": list(align_flags), "version": tool_version}).encode())
+    for p in photos:
+        h.update(_file_digest(p).encode())
+    return h.hexdigest()[:32]
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+def lookup(entry_key: str, into: Path) -> list[Path] | None:
+    """Put the cached aligned frames into ``into`` (hard links where possible); None on a miss."""
+    entry = _root() / entry_key
+    meta_path = entry / _META
+    try:
+        meta = json.loads(meta_path.read_text())
+        names = meta["frames"]
+        out = []
+        for name in names:
+            dst = into / name
+            _link_or_copy(entry / name, dst)
+            out.append(dst)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # a miss, or an entry evicted under our feet
+    os.utime(meta_path)  # mark as recently used
+    return out
+
+
+def store(entry_key: str, frames: Sequence[Path], *, max_bytes: int) -> bool:
+    """Publish ``frames`` under ``entry_key``; returns False when caching is off or failed."""
+    if max_bytes <= 0:
+        return False
+    root = _root()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".incoming-", dir=root))
+        try:
+            for f in frames:
+                _link_or_copy(f, tmp / f.name)
+            (tmp / _META).write_text(json.dumps({"frames": [f.name for f in frames], "stored": time.time()}))
+            try:
+                os.rename(tmp, root / entry_key)
+            except OSError:
+                return False  # another run published the same entry first: keep theirs
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        evict(max_bytes)
+        return True
+    except OSError:
+        return False  # a cache that cannot be written never fails a stack
+
+
+@dataclass(frozen=True)
+class Entry:
+    key: str
+    path: Path
+    bytes: int
+    last_used: float
+
+
+def entries() -> list[Entry]:
+    """Every complete entry, least recently used first."""
+    root = _root()
+    found = []
+    if not root.is_dir():
+        return []
+    for d in root.iterdir():
+        meta = d / _META
+        if d.name.startswith(".") or not meta.is_file():
+            continue
+        try:
+            size = sum(f.stat().st_size for f in d.iterdir())
+            found.append(Entry(d.name, d, size, meta.stat().st_mtime))
+        except OSError:
+            continue
+    return sorted(found, key=lambda e: e.last_used)
+
+
+def evict(max_bytes: int) -> int:
+    """Remove least recently used entries until the cache fits in ``max_bytes``; returns how many."""
+    current = entries()
+    total = sum(e.bytes for e in current)
+    removed = 0
+    for e in current:
+        if total <= max_bytes:
+            break
+        _remove(e.path)
+        total -= e.bytes
+        removed += 1
+    return removed
+
+
+def _remove(path: Path) -> None:
+    # Rename first so that a reader never sees a half-deleted entry as complete.
+    doomed = path.with_name(f".doomed-{path.name}-{os.getpid()}")
+    try:
+        os.rename(path, doomed)
+    except OSError:
+        return
+    shutil.rmtree(doomed, ignore_errors=True)
+
+
+def clear() -> int:
+    """Remove every entry; returns how many."""
+    all_entries = entries()
+    for e in all_entries:
+        _remove(e.path)
+    return len(all_entries)
