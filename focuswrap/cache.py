@@ -156,3 +156,17 @@ def clear() -> int:
     for e in all_entries:
         _remove(e.path)
     return len(all_entries)
+
+
+def describe(limit_mb: int) -> str:
+    """``focuswrap cache info``: folder, entries, size against the limit."""
+    found = entries()
+    total = sum(e.bytes for e in found)
+    state = "off (cache_max_mb = 0 in config.toml)" if limit_mb <= 0 else f"{limit_mb} MB"
+    return "\n".join(
+        [
+            f"folder   {_root()}",
+            f"entries  {len(found)} stack(s) of aligned frames",
+            f"size     {total / 1e6:.1f} MB of {state}",
+        ]
+    )

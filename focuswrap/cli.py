@@ -77,6 +77,9 @@ def stack(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Also show the exact commands and the tools' full output."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object (see docs/json.md)."),
+    map_output: Optional[Path] = typer.Option(None, "--map", help="Also write a PNG showing which photo each part of the result came from."),
+    crop: Optional[bool] = typer.Option(None, "--crop/--no-crop", help="Crop to the area every photo covers (default: as the preset says)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Neither reuse nor keep aligned frames in the cache."),
     hugin_dir: Optional[Path] = HUGIN_DIR,
 ) -> None:
     """Stack photos focused at different distances into one sharp image."""
@@ -88,7 +91,7 @@ def stack(
     config = load_config()
     request = pipeline.StackRequest(
         inputs=photos,
-        preset=presets.get(preset or config.preset or presets.DEFAULT_PRESET),
+        preset=presets.with_crop(presets.get(preset or config.preset or presets.DEFAULT_PRESET), crop),
         output=output,
         force=force,
         keep_temp=keep_temp,
@@ -97,6 +100,9 @@ def stack(
         max_attempts=max_attempts,
         timeout=timeout or config.timeout,
         verbose_tools=not quiet,
+        use_cache=not no_cache,
+        cache_max_bytes=config.cache_max_mb * 1024 * 1024,
+        map_output=map_output,
     )
     tools = _tools(hugin_dir)
     if dry_run:
@@ -166,6 +172,19 @@ def presets_show(name: str = typer.Argument(..., help="Preset name.")) -> None:
     print(presets.describe(presets.get(name)))
 
 
+@presets_app.command("new", epilog="Example:\n\n  focuswrap presets new mine --from handheld")
+def presets_new(
+    name: str = typer.Argument(..., help="Name of your new preset (its file is NAME.toml)."),
+    source: str = typer.Option("miniature", "--from", help="Preset to start from."),
+    force: bool = typer.Option(False, "--force", "-f", help="Start the file again if it exists."),
+) -> None:
+    """Write a commented copy of a preset into your presets folder, to edit."""
+    from focuswrap import presets
+
+    path = presets.new_user_preset(name, source=source, force=force)
+    print(f"Wrote {path}\nEdit it, then: focuswrap stack PHOTOS... --preset {name}")
+
+
 @presets_app.command("path", epilog="Example:\n\n  focuswrap presets path")
 def presets_path() -> None:
     """Print the folder where your own presets live."""
@@ -175,6 +194,27 @@ def presets_path() -> None:
 
 
 _interrupted = False  # set by the first Ctrl-C/SIGTERM
+
+
+cache_app = typer.Typer(help="The aligned-frame cache that makes fusing again instant.", no_args_is_help=True)
+app.add_typer(cache_app, name="cache")
+
+
+@cache_app.command("info")
+def cache_info() -> None:
+    """Show where the cache is, how full, and its limit."""
+    from focuswrap import cache
+    from focuswrap.config import load_config
+
+    print(cache.describe(load_config().cache_max_mb))
+
+
+@cache_app.command("clear")
+def cache_clear() -> None:
+    """Remove every cached set of aligned frames."""
+    from focuswrap import cache
+
+    print(f"Removed {cache.clear()} cached stack(s).")
 
 
 def _interrupt(signum, frame) -> None:

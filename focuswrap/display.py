@@ -8,6 +8,7 @@ Colours follow rich, which honours ``NO_COLOR``.
 from __future__ import annotations
 
 import json
+import math
 import shlex
 import sys
 from pathlib import Path
@@ -158,9 +159,12 @@ def result_dict(result: StackResult) -> dict[str, Any]:
             "result": round(sharp.result, 3),
             "sharpest_input": sharp.sharpest_name,
             "sharpest_input_value": round(sharp.sharpest, 3),
-            "gain": round(sharp.gain, 3),
+            # JSON has no Infinity: an infinite gain (every input flat) is null.
+            "gain": round(sharp.gain, 3) if math.isfinite(sharp.gain) else None,
         },
         "work_folder": str(result.work_folder) if result.work_folder else None,
+        "cached": result.cached,
+        "map": str(result.map_output) if result.map_output else None,
     }
 
 
@@ -170,10 +174,12 @@ def print_result(result: StackResult, *, as_json: bool) -> None:
         print(json.dumps(result_dict(result), indent=2))
         return
     n = len(result.attempts)
-    last = result.attempts[-1]
-    tried = f"{n} attempt{'s' if n != 1 else ''}"
-    if n > 1:
-        tried += f"; {last.added or 'the last rung'} made the difference"
+    if result.cached:
+        tried = "aligned frames reused from the cache"
+    else:
+        tried = f"{n} attempt{'s' if n != 1 else ''}"
+        if n > 1:
+            tried += f"; {result.attempts[-1].added or 'the last rung'} made the difference"
     secs = result.seconds
     timing = "  ".join(f"{k} {secs[k]:.1f} s" for k in ("align", "fuse", "finish", "total") if k in secs)
     lines = [
@@ -185,6 +191,8 @@ def print_result(result: StackResult, *, as_json: bool) -> None:
     sharp = result.sharpness
     if sharp is not None:
         lines.append(f"  sharpness  {sharp.gain:.2f}x the sharpest input ({sharp.sharpest_name})")
+    if result.map_output:
+        lines.append(f"  map        {result.map_output}")
     if result.work_folder:
         lines.append(f"  work folder kept: {result.work_folder}")
     print("\n".join(lines))

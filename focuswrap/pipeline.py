@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from focuswrap import diagnose, inputs, proc
+from focuswrap import cache, contribution, diagnose, inputs, proc
 from focuswrap.discovery import Tool, Tools
-from focuswrap.errors import AlignmentFailed, FusionFailed, ToolTimeout
+from focuswrap.errors import AlignmentFailed, BadInputError, FusionFailed, ToolTimeout, WriteFailed
 from focuswrap.hugin import align, enfuse
 from focuswrap.presets import AlignOptions, NamedPreset, Rung
 
@@ -83,6 +83,9 @@ class StackRequest:
     max_attempts: int | None = None
     timeout: float = 1800.0
     verbose_tools: bool = True  # pass -v to align_image_stack (its progress lines)
+    use_cache: bool = False  # (the CLI turns it on) reuse aligned frames from an earlier run with the same photos and align options
+    cache_max_bytes: int = 2048 * 1024 * 1024
+    map_output: Path | None = None  # --map: write the contribution map here
 
 
 @dataclass
@@ -95,6 +98,8 @@ class StackResult:
     seconds: dict[str, float] = field(default_factory=dict)
     sharpness: object | None = None  # sharpness.SharpnessReport
     work_folder: Path | None = None  # kept with --keep-temp
+    cached: bool = False  # aligned frames came from the cache (no alignment ran)
+    map_output: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -119,7 +124,13 @@ DEBUG_PTO = "debug.pto"
 @contextlib.contextmanager
 def work_folder(*, keep: bool) -> Iterator[Path]:
     """A private temporary folder, removed afterwards (also on error and Ctrl-C) unless ``keep``."""
-    path = Path(tempfile.mkdtemp(prefix="focuswrap."))
+    try:
+        path = Path(tempfile.mkdtemp(prefix="focuswrap."))
+    except OSError as exc:
+        raise WriteFailed(
+            f"Could not create a work folder in {tempfile.gettempdir()}: {exc.strerror or exc}; "
+            "free some space there or point TMPDIR at another folder."
+        ) from None
     try:
         yield path
     finally:
@@ -151,6 +162,10 @@ def prepare(request: StackRequest) -> tuple[list[inputs.Photo], Path, str]:
     paths = [p.path for p in photos]
     output = request.output if request.output is not None else inputs.default_output(paths[0])
     output = inputs.check_output(output, paths, force=request.force)
+    if request.map_output is not None:
+        if request.map_output.suffix.lower() != ".png":
+            raise BadInputError(f"The contribution map is a PNG picture: name it with .png, not {request.map_output.name}.")
+        request.map_output = inputs.check_output(request.map_output, [*paths, output], force=request.force)
     return photos, output, inputs.output_format(output)
 
 
@@ -310,7 +325,13 @@ def run_fusion(
 ) -> Path:
     """Fuse the aligned frames into work/fused.tif; fusion problems are not retried."""
     fused = work / enfuse.FUSED
-    argv = enfuse.build_argv(command=_command(tools.enfuse), options=request.preset.preset.fuse, inputs=aligned, output=fused)
+    argv = enfuse.build_argv(
+        command=_command(tools.enfuse),
+        options=request.preset.preset.fuse,
+        inputs=aligned,
+        output=fused,
+        save_masks=contribution.save_masks_arg() if request.map_output else None,
+    )
     reporter.command(argv)
     try:
         done = proc.run(argv, cwd=work, timeout=request.timeout, on_line=_fuse_progress(reporter, len(aligned)))
@@ -333,15 +354,57 @@ def run_fusion(
     return fused
 
 
+def _aligned_frames(
+    request: StackRequest, tools: Tools, files: list[Path], work: Path, reporter: Reporter
+) -> tuple[list[Path], list[Attempt], bool]:
+    """Aligned frames from the cache when an earlier run made them, else from align_image_stack.
+
+    The key is the preset's first-attempt options: a run that needed a ladder
+    rung stores its frames under the options it started from, because the
+    next run with the same preset would climb to the same rung.
+    """
+    key = None
+    if request.use_cache and request.cache_max_bytes > 0:
+        flags = align.option_flags(request.preset.preset.align)
+        key = cache.key(files, flags, tools.align.version)
+        hit = cache.lookup(key, work)
+        if hit is not None and len(hit) == len(files):
+            reporter.note("Aligned frames reused from the cache (same photos, same align options); alignment skipped.")
+            return hit, [], True
+    aligned, attempts = run_alignment(request, tools, files, work, reporter)
+    if key is not None:
+        cache.store(key, aligned, max_bytes=request.cache_max_bytes)
+    return aligned, attempts, False
+
+
+def _deliver_map(request: StackRequest, work: Path, files: list[Path]) -> Path | None:
+    """Build the contribution map into a temporary file beside it, then move it into place."""
+    if request.map_output is None:
+        return None
+    target = request.map_output
+    part = target.with_name(f".{target.name}.{os.getpid()}.focuswrap-part")
+    try:
+        contribution.build(work, [f.name for f in files], part)
+        os.replace(part, target)
+    except OSError as exc:
+        raise WriteFailed(f"Could not write the contribution map {target}: {exc.strerror or exc}.") from None
+    finally:
+        part.unlink(missing_ok=True)
+    return target
+
+
 def stack(request: StackRequest, tools: Tools, reporter: Reporter | None = None) -> StackResult:
     """Stack the photos into one all-in-focus image; raises FocuswrapError subclasses."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from focuswrap import output as out_mod
     from focuswrap import sharpness
 
     reporter = reporter or Reporter()
     seconds: dict[str, float] = {}
     t0 = time.monotonic()
-    reporter.step("check", f"{len(request.inputs)} photos")
+    n = len(request.inputs)
+    reporter.step("check", f"{n} photo{'s' if n != 1 else ''}")
     photos, output, fmt = prepare(request)
     files = [p.path for p in photos]
     given = [Path(p).absolute() for p in request.inputs]
@@ -352,11 +415,14 @@ def stack(request: StackRequest, tools: Tools, reporter: Reporter | None = None)
         reporter.note("Frames sorted in natural order: " + ", ".join(f.name for f in files))
     seconds["check"] = time.monotonic() - t0
 
-    with work_folder(keep=request.keep_temp) as work:
+    # The inputs' sharpness is measured on a side thread while the tools run
+    # (Pillow decodes without the GIL), so the report adds almost no time.
+    with ThreadPoolExecutor(max_workers=1) as side, work_folder(keep=request.keep_temp) as work:
+        input_sharpness = side.submit(sharpness.measure_all, files)
         try:
             t = time.monotonic()
             reporter.step("align", f"{len(files)} frames, preset {request.preset.name}")
-            aligned, attempts = run_alignment(request, tools, files, work, reporter)
+            aligned, attempts, cached = _aligned_frames(request, tools, files, work, reporter)
             seconds["align"] = time.monotonic() - t
 
             t = time.monotonic()
@@ -369,11 +435,18 @@ def stack(request: StackRequest, tools: Tools, reporter: Reporter | None = None)
                 kept = f"The work folder is kept for inspection: {work} ({DEBUG_PTO} there, if written, opens in Hugin)."
                 exc.hint = f"{exc.hint}\n{kept}" if exc.hint else kept
             raise
+        finally:
+            input_sharpness.cancel()
 
         t = time.monotonic()
         reporter.step("finish", str(output))
         size = out_mod.deliver(fused, output, fmt=fmt, first_input=files[0], force=request.force)
-        report = sharpness.compare(fused, files)
+        map_path = _deliver_map(request, work, files)
+        try:
+            report = sharpness.report(fused, input_sharpness.result(), [f.name for f in files])
+        except (OSError, ValueError) as exc:  # the result is written; a failed measurement is no failure
+            reporter.note(f"Could not measure sharpness: {exc}")
+            report = None
         seconds["finish"] = time.monotonic() - t
     seconds["total"] = time.monotonic() - t0
     return StackResult(
@@ -385,4 +458,6 @@ def stack(request: StackRequest, tools: Tools, reporter: Reporter | None = None)
         seconds=seconds,
         sharpness=report,
         work_folder=work if request.keep_temp else None,
+        cached=cached,
+        map_output=map_path,
     )

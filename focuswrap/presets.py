@@ -8,7 +8,9 @@ ones or override a bundled one by using the same name.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+import re
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, Optional
 
@@ -227,6 +229,14 @@ def load_all() -> list[NamedPreset]:
     return [get(n) for n in available()]
 
 
+def with_crop(item: NamedPreset, crop: bool | None) -> NamedPreset:
+    """``item`` with align.crop forced on or off (``--crop``/``--no-crop``); None keeps the preset's."""
+    if crop is None or crop == item.preset.align.crop:
+        return item
+    align = item.preset.align.model_copy(update={"crop": crop})
+    return replace(item, preset=item.preset.model_copy(update={"align": align}))
+
+
 def describe(item: NamedPreset) -> str:
     """A preset as a person reads it: where it comes from, both argv lists, the ladder."""
     import shlex
@@ -251,3 +261,31 @@ def describe(item: NamedPreset) -> str:
             only = f"  [only after: {', '.join(rung.helps)}]" if rung.helps else ""
             lines.append(f"  {i}. {rung.flags():<12} {rung.why}{only}")
     return "\n".join(lines)
+
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+
+def new_user_preset(name: str, *, source: str = DEFAULT_PRESET, force: bool = False) -> Path:
+    """Write a user preset ``name`` to edit, starting from preset ``source``; returns its path."""
+    if not _NAME.match(name):
+        raise BadInputError(f"{name!r} cannot be a preset name: use letters, digits, '-' and '_' (up to 64).")
+    origin = get(source)
+    target = paths.user_presets_dir() / f"{name}.toml"
+    if target.exists() and not force:
+        raise BadInputError(f"{target} already exists; edit it, or use --force to start it again.")
+    header = (
+        f"# focuswrap preset '{name}', started from '{source}' ({origin.source}).\n"
+        "# Edit the values below; 'focuswrap presets show "
+        f"{name}' prints the exact commands they give.\n"
+        "# Every option is listed in docs/presets.md. A field you leave out takes its default.\n"
+        + (f"# The same name as a bundled preset: this file overrides it.\n" if name in _files(bundled_presets_dir()) else "")
+        + "\n"
+    )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    text = origin.path.read_text(encoding="utf-8")
+    part = target.with_name(f".{target.name}.part")
+    part.write_text(header + text, encoding="utf-8")
+    os.replace(part, target)
+    load_preset_file(target)  # what we wrote must load
+    return target

@@ -155,18 +155,19 @@ class SharpnessReport:
         )
 
 
-def compare(result: ImageLike, inputs: Sequence[ImageLike], *, crop: float = 0.8) -> SharpnessReport:
-    """Measure ``result`` and every input with :func:`gradient_energy`.
+def measure_all(inputs: Sequence[ImageLike], *, crop: float = 0.8) -> tuple[float, ...]:
+    """:func:`gradient_energy` of each input, in order."""
+    return tuple(gradient_energy(im, crop=crop) for im in inputs)
+
+
+def report(result: ImageLike, energies: Sequence[float], names: Sequence[str], *, crop: float = 0.8) -> SharpnessReport:
+    """Measure ``result`` against inputs already measured (``energies``, named ``names``).
 
     ``gain`` is result / sharpest input (``math.inf`` if every input is
-    flat and the result is not, 1.0 if all are flat).  Inputs given as paths
-    are named by file name, opened pictures by their filename or ``#n``
-    (1-based).
+    flat and the result is not, 1.0 if all are flat).
     """
-    if not inputs:
-        raise ValueError("compare() needs at least one input picture")
-    energies = tuple(gradient_energy(im, crop=crop) for im in inputs)
-    names = tuple(_name(im, i) for i, im in enumerate(inputs))
+    if not energies:
+        raise ValueError("a sharpness report needs at least one input picture")
     res = gradient_energy(result, crop=crop)
     best = max(range(len(energies)), key=energies.__getitem__)
     top = energies[best]
@@ -174,7 +175,19 @@ def compare(result: ImageLike, inputs: Sequence[ImageLike], *, crop: float = 0.8
         gain = res / top
     else:
         gain = math.inf if res > 0 else 1.0
-    return SharpnessReport(result=res, inputs=energies, names=names, sharpest_index=best, gain=gain)
+    return SharpnessReport(result=res, inputs=tuple(energies), names=tuple(names), sharpest_index=best, gain=gain)
+
+
+def compare(result: ImageLike, inputs: Sequence[ImageLike], *, crop: float = 0.8) -> SharpnessReport:
+    """Measure ``result`` and every input with :func:`gradient_energy` (see :func:`report`).
+
+    Inputs given as paths are named by file name, opened pictures by their
+    filename or ``#n`` (1-based).
+    """
+    if not inputs:
+        raise ValueError("compare() needs at least one input picture")
+    names = [_name(im, i) for i, im in enumerate(inputs)]
+    return report(result, measure_all(inputs, crop=crop), names, crop=crop)
 
 
 def _open(image: ImageLike) -> Image.Image:
