@@ -319,11 +319,6 @@ def _bits(im: Image.Image, fmt: str, header: bytes) -> int:
 def _read_photo(given: PathLike) -> Photo:
     """Read one photo's header and check that the file is complete."""
     shown = _show(given)
-    suffix = Path(given).suffix.lower()
-    if suffix in RAW_EXTENSIONS:
-        raise _Problem("raw", shown)
-    if suffix in HEIF_EXTENSIONS:
-        raise _Problem("heif", shown)
     try:
         fh = _open_binary(given)
     except PermissionError as exc:
@@ -339,8 +334,17 @@ def _read_photo(given: PathLike) -> Photo:
             raise _Problem("unreadable", shown, (exc.strerror or str(exc)).lower()) from None
         if size == 0:
             raise _Problem("empty", shown)
-        if header[4:8] == b"ftyp" and header[8:12] in _HEIF_BRANDS:
-            raise _Problem("heif", shown)
+        from focuswrap import formats  # late: formats imports this module
+
+        # HEIF (also renamed .jpg) and raw: read through their extra, or say which extra to install.
+        kind = formats.kind_of(given, header)
+        if kind is not None:
+            if not formats.extra_available(kind):
+                raise _Problem(kind, shown)
+            try:
+                return formats.read_photo(given, kind)
+            except formats.DamagedPhoto as exc:
+                raise _Problem("damaged", shown, str(exc)) from None
         try:
             with _no_bomb_guard():
                 im = Image.open(fh)

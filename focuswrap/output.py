@@ -15,40 +15,47 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from PIL import Image
+
+from focuswrap import formats
 from focuswrap.errors import OutputExistsError, WriteFailed
 
 JPEG_QUALITY = 95
 
 
-def _metadata(first_input: Path) -> tuple[bytes | None, bytes | None]:
-    """EXIF bytes and ICC profile of the first input (either may be None)."""
-    from PIL import Image
+def _to_8bit(im: Image.Image) -> Image.Image:
+    """An 8-bit copy of enfuse's result for JPEG/PNG (Pillow writes those at 8 bits).
 
-    with Image.open(first_input) as im:
-        exif = im.getexif()
-        icc = im.info.get("icc_profile")
-        return (exif.tobytes() if len(exif) else None), icc
+    Pillow reads 16-bit RGB(A) TIFFs as 8-bit already (by the high byte); 16-bit
+    grey ("I;16") must be scaled by 1/257, as ``convert("L")`` clips it to 255.
+    """
+    if im.mode.startswith("I;16") or im.mode == "I":
+        return im.convert("I").point(lambda v: v * (1 / 257) + 0.5).convert("L")
+    if im.mode == "F":  # 32-bit float TIFF: 0..1
+        return im.point(lambda v: v * 255 + 0.5).convert("L")
+    if im.mode not in ("RGB", "RGBA", "L", "LA"):
+        return im.convert("RGBA" if "A" in im.getbands() else "RGB")
+    return im
 
 
-def _encode(fused: Path, dest: Path, fmt: str, first_input: Path) -> None:
-    """Write ``fused`` (enfuse's TIFF) into ``dest`` as ``fmt``."""
+def _encode(fused: Path, dest: Path, fmt: str, first_input: Path, orientation: int) -> None:
+    """Write ``fused`` (enfuse's TIFF, in the frames' stored orientation) into ``dest`` as ``fmt``, upright."""
     if fmt == "TIFF":
-        # enfuse's own TIFF keeps its full bit depth and alpha: copy it as is.
+        # enfuse's own TIFF keeps its full bit depth and alpha: copy it as is,
+        # and say which way up it is (Pillow cannot turn 16-bit RGB pixels).
         shutil.copyfile(fused, dest)
+        if orientation != 1:
+            formats.set_tiff_orientation(dest, orientation)
         return
-    from PIL import Image
-
-    exif, icc = _metadata(first_input)
+    exif, icc = formats.read_metadata(first_input)
     with Image.open(fused) as im:
         im.load()
-        if im.mode not in ("RGB", "RGBA", "L", "LA"):
-            # 16-bit results: Pillow writes JPEG/PNG at 8 bits only.
-            im = im.convert("RGBA" if "A" in im.getbands() else "RGB")
+        # The pixels are turned upright here, so the copied EXIF says 1: no
+        # viewer, whether it honours the tag or not, can show it sideways.
+        im = formats.upright(_to_8bit(im), orientation)
         if fmt == "JPEG" and im.mode in ("RGBA", "LA"):
             im = im.convert("RGB" if im.mode == "RGBA" else "L")  # JPEG has no alpha
-        kwargs: dict = {}
-        if exif:
-            kwargs["exif"] = exif
+        kwargs: dict = {"exif": formats.exif_bytes(formats.exif_tags(exif, orientation=1, size=im.size))}
         if icc:
             kwargs["icc_profile"] = icc
         if fmt == "JPEG":
@@ -56,18 +63,45 @@ def _encode(fused: Path, dest: Path, fmt: str, first_input: Path) -> None:
         im.save(dest, format=fmt, **kwargs)
 
 
-def deliver(fused: Path, output: Path, *, fmt: str, first_input: Path, force: bool) -> int:
-    """Write the result to ``output`` atomically; returns its size in bytes."""
-    folder = output.parent
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".focuswrap-part", dir=folder)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    # mkstemp makes the file private (0600); a photo gets the usual permissions.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
+def _sync_folder(folder: Path) -> None:
+    """Make the new name in ``folder`` durable (POSIX); a no-op where a folder cannot be opened (Windows)."""
     try:
-        _encode(fused, tmp, fmt, first_input)
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems refuse fsync on a folder; the file itself is synced
+    finally:
+        os.close(fd)
+
+
+def deliver(
+    fused: Path, output: Path, *, fmt: str, first_input: Path, force: bool, orientation: int | None = None
+) -> int:
+    """Write the result to ``output`` atomically, upright; returns its size in bytes.
+
+    ``orientation`` is the EXIF orientation of the frames Hugin stacked
+    (``photos[0].orientation``); None reads it from ``first_input``.
+    Any failure (also Ctrl-C) removes the temporary file and leaves an earlier
+    ``output`` exactly as it was.
+    """
+    if orientation is None:
+        orientation = formats.frame_orientation(first_input)
+    folder = output.parent
+    tmp: Path | None = None
+    try:
+        # Inside the ``try``: a folder that filled up or lost its permissions
+        # since the checks fails here already, and must be reported as such.
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".focuswrap-part", dir=folder)
+        tmp = Path(tmp_name)
+        os.close(fd)
+        # mkstemp makes the file private (0600); a photo gets the usual permissions.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        _encode(fused, tmp, fmt, first_input, orientation)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         if force:
@@ -82,10 +116,18 @@ def deliver(fused: Path, output: Path, *, fmt: str, first_input: Path, force: bo
                 if output.exists():
                     raise OutputExistsError(f"{output} already exists; use --force to replace it.") from None
                 os.replace(tmp, output)
+        _sync_folder(folder)
         return output.stat().st_size
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
-            raise WriteFailed(f"The disk holding {folder} is full; {output.name} was not written.") from None
+            raise WriteFailed(
+                f"The disk holding {folder} is full; {output.name} was not written.",
+                hint="Free some space or choose another output folder, then run again.",
+            ) from None
         raise WriteFailed(f"Could not write {output}: {exc.strerror or exc}.") from None
     finally:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:  # must not hide the error being reported
+                pass

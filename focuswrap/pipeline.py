@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from focuswrap import cache, contribution, diagnose, inputs, proc
+from focuswrap import cache, contribution, diagnose, formats, inputs, proc
 from focuswrap.discovery import Tool, Tools
 from focuswrap.errors import AlignmentFailed, BadInputError, FusionFailed, ToolTimeout, WriteFailed
 from focuswrap.hugin import align, enfuse
@@ -177,7 +177,7 @@ def plan(request: StackRequest, tools: Tools) -> Plan:
     align_argv = align.build_argv(
         command=_command(tools.align),
         options=request.preset.preset.align,
-        inputs=files,
+        inputs=formats.frame_paths(photos, work),
         prefix=work / align.PREFIX,
         verbose=request.verbose_tools,
         pto=work / DEBUG_PTO if request.keep_temp else None,
@@ -347,7 +347,8 @@ def run_fusion(
 
     with Image.open(aligned[0]) as im:
         size = im.size
-    problem = _check_written([fused], size)  # enfuse can exit 0 and write nothing usable
+    # enfuse can exit 0 and write nothing usable, or a fully transparent picture.
+    problem = _check_written([fused], size) or formats.check_fused(fused)
     if problem is not None:
         raise FusionFailed(f"enfuse exited 0 but {problem}.", argv=argv, returncode=done.returncode,
                            stdout=done.stdout, stderr=done.stderr, hint=diagnose.final_advice("output-not-written"))
@@ -355,7 +356,7 @@ def run_fusion(
 
 
 def _aligned_frames(
-    request: StackRequest, tools: Tools, files: list[Path], work: Path, reporter: Reporter
+    request: StackRequest, tools: Tools, files: list[Path], frames: list[Path], work: Path, reporter: Reporter
 ) -> tuple[list[Path], list[Attempt], bool]:
     """Aligned frames from the cache when an earlier run made them, else from align_image_stack.
 
@@ -371,7 +372,7 @@ def _aligned_frames(
         if hit is not None and len(hit) == len(files):
             reporter.note("Aligned frames reused from the cache (same photos, same align options); alignment skipped.")
             return hit, [], True
-    aligned, attempts = run_alignment(request, tools, files, work, reporter)
+    aligned, attempts = run_alignment(request, tools, frames, work, reporter)
     if key is not None:
         cache.store(key, aligned, max_bytes=request.cache_max_bytes)
     return aligned, attempts, False
@@ -418,11 +419,21 @@ def stack(request: StackRequest, tools: Tools, reporter: Reporter | None = None)
     # The inputs' sharpness is measured on a side thread while the tools run
     # (Pillow decodes without the GIL), so the report adds almost no time.
     with ThreadPoolExecutor(max_workers=1) as side, work_folder(keep=request.keep_temp) as work:
-        input_sharpness = side.submit(sharpness.measure_all, files)
+        # Hugin reads neither HEIF nor raw: those become TIFFs in the work folder first.
+        converting = sum(formats.needs_conversion(p) for p in photos)
+        if converting:
+            t = time.monotonic()
+            reporter.step("convert", f"{converting} HEIF/raw photo{'s' if converting != 1 else ''} to TIFF")
+        frames = formats.prepare_frames(
+            photos, work, on_frame=lambda done, total, path: reporter.progress("convert", done, total, path.name)
+        )
+        if converting:
+            seconds["convert"] = time.monotonic() - t
+        input_sharpness = side.submit(sharpness.measure_all, frames)
         try:
             t = time.monotonic()
             reporter.step("align", f"{len(files)} frames, preset {request.preset.name}")
-            aligned, attempts, cached = _aligned_frames(request, tools, files, work, reporter)
+            aligned, attempts, cached = _aligned_frames(request, tools, files, frames, work, reporter)
             seconds["align"] = time.monotonic() - t
 
             t = time.monotonic()
@@ -440,7 +451,8 @@ def stack(request: StackRequest, tools: Tools, reporter: Reporter | None = None)
 
         t = time.monotonic()
         reporter.step("finish", str(output))
-        size = out_mod.deliver(fused, output, fmt=fmt, first_input=files[0], force=request.force)
+        size = out_mod.deliver(fused, output, fmt=fmt, first_input=files[0], force=request.force,
+                               orientation=photos[0].orientation)
         map_path = _deliver_map(request, work, files)
         try:
             report = sharpness.report(fused, input_sharpness.result(), [f.name for f in files])

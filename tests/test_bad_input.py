@@ -76,6 +76,12 @@ class Workspace:
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in ("FOCUSWRAP_DEBUG", "FOCUSWRAP_HUGIN_DIR")}
         env.update(FOCUSWRAP_HOME=str(self.home), TMPDIR=str(self.tmp), NO_COLOR="1", COLUMNS="200")
+        # Without the heif and raw extras, whether or not this Python has them.
+        blocker = self.tmp.parent / "no-extras"
+        blocker.mkdir(exist_ok=True)
+        for module in ("pillow_heif", "rawpy"):
+            (blocker / f"{module}.py").write_text(f"raise ImportError('{module} hidden by the test')\n")
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(blocker), env.get("PYTHONPATH")]))
         return env
 
     def argv(self, *args: str, hugin_dir: Path | None = None) -> list[str]:

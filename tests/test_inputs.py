@@ -47,6 +47,13 @@ def skip_unless_permissions_bind(tmp_path: Path) -> None:
     pytest.skip("file permissions do not stop this user (root, or a file system without modes)")
 
 
+@pytest.fixture(autouse=True)
+def _without_extras(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests describe focuswrap without its extras (tests/test_formats.py covers them installed)."""
+    monkeypatch.setitem(sys.modules, "pillow_heif", None)
+    monkeypatch.setitem(sys.modules, "rawpy", None)
+
+
 # ------------------------------------------------------------------ helpers
 
 
