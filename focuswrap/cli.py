@@ -64,7 +64,7 @@ def _tools(hugin_dir: Optional[Path]):
 @app.command(epilog="Examples:\n\n  focuswrap stack IMG_1.jpg IMG_2.jpg IMG_3.jpg -o stacked.jpg\n\n"
              "  focuswrap stack shots/*.jpg --preset handheld\n\n  focuswrap stack shots/*.jpg --dry-run")
 def stack(
-    photos: List[Path] = typer.Argument(..., help="The photos of one focus bracket (two or more).", show_default=False),
+    photos: List[Path] = typer.Argument(..., help="The photos of one focus bracket (two or more).", show_default=False, metavar="PHOTOS..."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Result file (.jpg, .tif, .png). Default: next to the first photo, named FIRST-stacked.EXT."),
     preset: Optional[str] = typer.Option(None, "-p", "--preset", help="Preset name (see 'focuswrap presets list'). Default: miniature."),
     force: bool = typer.Option(False, "--force", "-f", help="Replace the output file if it exists."),

@@ -24,7 +24,7 @@ class DemoOutcome:
 
 def run(folder: Path, tools: Tools, reporter: pipeline.Reporter, *, force: bool = False) -> DemoOutcome:
     """Render the bracket into ``folder/frames``, stack it into ``folder/stacked.jpg``."""
-    folder = Path(folder)
+    folder = Path(folder).absolute()  # every path in the summary reads the same way
     reporter.note(f"Rendering a synthetic {FRAMES}-frame focus bracket into {folder / 'frames'}")
     stack = synthetic.make_stack(folder / "frames", frames=FRAMES, size=SIZE)
     request = pipeline.StackRequest(
