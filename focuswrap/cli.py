@@ -116,6 +116,60 @@ def stack(
     display.print_result(result, as_json=as_json)
 
 
+@app.command("batch", epilog="Examples:\n\n  focuswrap batch ~/DCIM/OpenCamera\n\n"
+             "  focuswrap batch shots/ --dry-run\n\n  focuswrap batch shots/ -o stacked/ --format tif --group-by time --gap 10")
+def batch_command(
+    folder: Path = typer.Argument(..., help="Folder holding the focus brackets.", show_default=False),
+    outdir: Optional[Path] = typer.Option(None, "-o", "--output-dir", help="Folder for the results, named GROUP-stacked.EXT (created if needed). Default: FOLDER/stacked."),
+    group_by: str = typer.Option("auto", "--group-by", help="How photos form brackets: names (Open Camera IMG_date_time_N), folders (one per subfolder), time (pauses in capture time), or auto: folders if a subfolder holds photos, else names, else time."),
+    gap: float = typer.Option(5.0, "--gap", help="With time grouping: seconds between two photos that start a new bracket."),
+    fmt: str = typer.Option("jpg", "--format", help="Result format: jpg, tif or png."),
+    preset: Optional[str] = typer.Option(None, "-p", "--preset", help="Preset name (see 'focuswrap presets list'). Default: miniature."),
+    force: bool = typer.Option(False, "--force", "-f", help="Stack again even where the result is up to date."),
+    dry_run: bool = typer.Option(False, "--dry-run", "-n", help="List the brackets found and the results they would give; run nothing."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Stacks to run at once (each needs its own memory for its frames)."),
+    keep_temp: bool = typer.Option(False, "--keep-temp", help="Keep each stack's work folder for inspection."),
+    no_retry: bool = typer.Option(False, "--no-retry", help="Do not climb the preset's fallback ladder when alignment fails."),
+    max_attempts: Optional[int] = typer.Option(None, "--max-attempts", min=1, help="At most this many alignment attempts per stack."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", min=1, help="Seconds one Hugin tool may run before it is stopped (default 1800)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Also show the exact commands and the tools' full output."),
+    hugin_dir: Optional[Path] = HUGIN_DIR,
+) -> None:
+    """Stack every focus bracket in a folder, one result per bracket, with a summary at the end."""
+    global _verbose
+    _verbose = verbose
+    from focuswrap import batch, display, presets
+    from focuswrap.config import load_config
+
+    config = load_config()
+    chosen = presets.get(preset or config.preset or presets.DEFAULT_PRESET)
+    tools = None if dry_run else _tools(hugin_dir)  # listing the brackets needs no Hugin
+    reporter = display.make_reporter(quiet=quiet or dry_run, verbose=verbose)
+    with reporter if hasattr(reporter, "__enter__") else _nullcontext():
+        result = batch.run(
+            folder,
+            tools=tools,
+            preset=chosen,
+            outdir=outdir,
+            fmt=fmt,
+            group_by=group_by,
+            gap=gap,
+            force=force,
+            jobs=jobs,
+            dry_run=dry_run,
+            reporter=reporter,
+            retry=not no_retry,
+            max_attempts=max_attempts,
+            timeout=timeout or config.timeout,
+            keep_temp=keep_temp,
+            verbose_tools=not quiet,
+        )
+    batch.print_report(result, verbose=verbose)
+    if result.exit_code:
+        raise typer.Exit(int(result.exit_code))
+
+
 class _nullcontext:
     def __enter__(self) -> None:
         return None

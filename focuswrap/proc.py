@@ -78,6 +78,21 @@ def _signal(child: subprocess.Popen, *, kill: bool) -> None:
         pass
 
 
+# Children started by run() and not yet finished, from any thread: a Ctrl-C
+# reaches only the main thread, so a batch running stacks on worker threads
+# stops their tools through stop_all().
+_LIVE: set[subprocess.Popen] = set()
+_LIVE_LOCK = threading.Lock()
+
+
+def stop_all() -> None:
+    """Stop every tool that run() started and that is still running (any thread)."""
+    with _LIVE_LOCK:
+        children = list(_LIVE)
+    for child in children:
+        stop(child)
+
+
 def stop(child: subprocess.Popen, grace: float = TERMINATE_GRACE) -> None:
     """Terminate ``child`` (and its process group), wait up to ``grace`` seconds, then kill it."""
     if child.poll() is not None:
@@ -131,6 +146,8 @@ def run(
         )
     except OSError as exc:
         raise MissingToolError(f"Could not start {argv[0]}: {exc.strerror or exc}.") from exc
+    with _LIVE_LOCK:
+        _LIVE.add(child)
 
     out: list[str] = []
     err: list[str] = []
@@ -160,6 +177,9 @@ def run(
     except BaseException:  # KeyboardInterrupt, SystemExit, ToolTimeout
         stop(child)
         raise
+    finally:
+        with _LIVE_LOCK:
+            _LIVE.discard(child)
     for t in pumps:
         t.join()
     seconds = time.monotonic() - started
