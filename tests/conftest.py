@@ -1,12 +1,20 @@
-"""Shared fixtures: isolated user folders, real-tool markers, fake Hugin binaries."""
+"""Shared fixtures: isolated user folders, real-tool markers, fake Hugin binaries, CLI runs.
+
+The helpers they are built on are in ``helpers.py`` and ``fakehugin.py``.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+
+import fakehugin
+from helpers import Workspace
 
 REPO = Path(__file__).resolve().parent.parent
 PCB = REPO.parent / "shared" / "stacks" / "pcb"
@@ -42,3 +50,38 @@ def pcb_photos() -> list[Path]:
     if len(photos) < 2:
         pytest.skip(f"the real photographs are not present at {PCB}")
     return photos
+
+
+@pytest.fixture
+def hugin(tmp_path: Path) -> fakehugin.Hugin:
+    """Both fake Hugin tools, in ``tmp_path/bin``."""
+    return fakehugin.install_hugin(tmp_path / "bin")
+
+
+@pytest.fixture
+def tmpdir_(tmp_path: Path) -> Path:
+    """The TMPDIR the focuswrap process gets (its work folders go there): it must be empty
+    again after every run without --keep-temp."""
+    d = tmp_path / "tmp"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture
+def run(tmp_path: Path, tmpdir_: Path):
+    """``python -m focuswrap ARGS`` as a user runs it, with its own TMPDIR, in ``tmp_path``."""
+
+    def run(*args: object, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+        full_env = {**os.environ, "TMPDIR": str(tmpdir_), "COLUMNS": "100", **(env or {})}
+        return subprocess.run(
+            [sys.executable, "-m", "focuswrap", *map(str, args)],
+            capture_output=True, text=True, env=full_env, cwd=cwd or tmp_path, timeout=60,
+        )
+
+    return run
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Workspace:
+    """A :class:`helpers.Workspace` in ``tmp_path``."""
+    return Workspace(tmp_path)

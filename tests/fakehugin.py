@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 TRANSCRIPTS = Path(__file__).resolve().parent / "transcripts"
+ALIGN = "align_image_stack"
+ENFUSE = "enfuse"
 
 _SCRIPT = r'''#!{python}
 import json, os, sys, time
@@ -116,3 +118,18 @@ def install(bin_dir: Path, name: str) -> Fake:
     fake = Fake(bin_dir, name)
     fake.plan(success(name))
     return fake
+
+
+@dataclass
+class Hugin:
+    """Both fakes, side by side in one bin folder (what ``--hugin-dir`` is given)."""
+
+    align: Fake
+    enfuse: Fake
+    bin_dir: Path
+
+
+def install_hugin(bin_dir: Path) -> Hugin:
+    """Install both fakes into ``bin_dir`` (both succeeding by default)."""
+    align = install(bin_dir, ALIGN)
+    return Hugin(align, install(bin_dir, ENFUSE), align.bin_dir)

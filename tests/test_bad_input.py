@@ -6,18 +6,14 @@ running them) and asserts the exit code, the message, that no traceback was
 printed, that every file in the photo folder is byte for byte as before, that
 no new file appeared there and that no work folder was left in ``TMPDIR``.
 
-:class:`Workspace` is shared with ``test_interrupt.py`` and ``test_faults.py``.
+The :class:`~helpers.Workspace` (fixture ``ws``) and :func:`~helpers.assert_clean_failure`
+are in ``helpers.py``, shared with ``test_interrupt.py`` and ``test_faults.py``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
-import signal
-import subprocess
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -25,184 +21,12 @@ from typing import Callable
 import pytest
 from PIL import Image
 
-import fakehugin
 from focuswrap.errors import ExitCode
+from helpers import SIZE, Workspace, assert_clean_failure, photo, stack_fails
 
 REPO = Path(__file__).resolve().parent.parent
 EXIT_CODES_DOC = REPO / "docs" / "exit-codes.md"
-ALIGN = "align_image_stack"
-ENFUSE = "enfuse"
-SIZE = (96, 64)
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
-#: Seconds a CLI run may take here before the test gives up on it (the fakes answer at once).
-RUN_LIMIT = 60
-
-
-def photo(path: Path, size: tuple[int, int] = SIZE, *, orientation: int | None = None, sigma: int = 60) -> Path:
-    """A small JPEG of random noise (a real scan, so truncating it is detectable; every call differs)."""
-    exif = Image.Exif()
-    if orientation is not None:
-        exif[0x0112] = orientation
-    Image.merge("RGB", [Image.effect_noise(size, sigma + 10 * i) for i in range(3)]).save(
-        path, "JPEG", quality=90, exif=exif
-    )
-    return path
-
-
-@dataclass
-class Workspace:
-    """A photo folder, fake Hugin tools, an isolated FOCUSWRAP_HOME and TMPDIR, and a way to run the CLI."""
-
-    root: Path
-
-    def __post_init__(self) -> None:
-        self.shots = self.root / "shots"
-        self.bin = self.root / "bin"
-        self.home = self.root / "home"
-        self.tmp = self.root / "tmp"
-        for folder in (self.shots, self.home, self.tmp):
-            folder.mkdir(parents=True, exist_ok=True)
-        self.align = fakehugin.install(self.bin, ALIGN)
-        self.enfuse = fakehugin.install(self.bin, ENFUSE)
-
-    def photos(self, n: int = 3, prefix: str = "IMG_") -> list[str]:
-        """``n`` good photos in the photo folder; their names as typed (relative to it)."""
-        names = [f"{prefix}{i + 1}.jpg" for i in range(n)]
-        for i, name in enumerate(names):
-            photo(self.shots / name, sigma=40 + 7 * i)
-        return names
-
-    @property
-    def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k not in ("FOCUSWRAP_DEBUG", "FOCUSWRAP_HUGIN_DIR")}
-        env.update(FOCUSWRAP_HOME=str(self.home), TMPDIR=str(self.tmp), NO_COLOR="1", COLUMNS="200")
-        # Without the heif and raw extras, whether or not this Python has them.
-        blocker = self.tmp.parent / "no-extras"
-        blocker.mkdir(exist_ok=True)
-        for module in ("pillow_heif", "rawpy"):
-            (blocker / f"{module}.py").write_text(f"raise ImportError('{module} hidden by the test')\n")
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(blocker), env.get("PYTHONPATH")]))
-        return env
-
-    def argv(self, *args: str, hugin_dir: Path | None = None) -> list[str]:
-        return [sys.executable, "-m", "focuswrap", "stack", *args, "--hugin-dir", str(hugin_dir or self.bin)]
-
-    def run(self, *args: str, hugin_dir: Path | None = None) -> subprocess.CompletedProcess[str]:
-        """``focuswrap stack ARGS`` in the photo folder, to completion."""
-        return subprocess.run(
-            self.argv(*args, hugin_dir=hugin_dir), cwd=self.shots, env=self.env,
-            capture_output=True, text=True, timeout=RUN_LIMIT,
-        )
-
-    def start(self, *args: str, hugin_dir: Path | None = None) -> subprocess.Popen[str]:
-        """``focuswrap stack ARGS`` in the photo folder, in the background."""
-        return subprocess.Popen(
-            self.argv(*args, hugin_dir=hugin_dir), cwd=self.shots, env=self.env,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-
-    def snapshot(self) -> dict[str, str]:
-        """Every entry under the photo folder: a file's SHA-256, a link's target, or 'folder'."""
-        found: dict[str, str] = {}
-        for folder, dirs, files in os.walk(self.shots):
-            for name in dirs + files:
-                path = Path(folder) / name
-                key = path.relative_to(self.shots).as_posix()
-                if path.is_symlink():
-                    found[key] = "link to " + os.readlink(path)
-                elif path.is_dir():
-                    found[key] = "folder"
-                else:
-                    try:
-                        found[key] = hashlib.sha256(path.read_bytes()).hexdigest()
-                    except PermissionError:  # a row's unreadable photo (not as root)
-                        st = path.stat()
-                        found[key] = f"unreadable {st.st_size} {st.st_mtime_ns}"
-        return found
-
-    def work_folders(self) -> list[str]:
-        """What is left in TMPDIR (focuswrap's work folders are ``focuswrap.*``)."""
-        return sorted(os.listdir(self.tmp))
-
-    def part_files(self) -> list[Path]:
-        """Half-written results (``.NAME.*.focuswrap-part``) anywhere under the workspace."""
-        return sorted(self.root.rglob("*.focuswrap-part"))
-
-
-    def custom_tool(self, name: str, body: str) -> None:
-        """Replace the fake ``name`` with a script that answers the version probe, writes
-        its pid to ``BIN/NAME.pid`` like the fakes do, then runs the Python ``body``
-        (for what the recorded transcripts cannot do: crash, ignore SIGTERM, start children)."""
-        version = "align_image_stack version 2022.0.0.fake" if name == ALIGN else "enfuse 4.2"
-        exe = self.bin / name
-        exe.write_text(
-            f"#!{sys.executable}\n"
-            "import os, signal, subprocess, sys, time\n"
-            "if sys.argv[1:] in (['-h'], ['-V'], ['--version']):\n"
-            f"    print({version!r})\n"
-            "    sys.exit(0)\n"
-            f"with open({str(self.bin / (name + '.pid'))!r} + '.new', 'w') as fh:\n"
-            "    fh.write(str(os.getpid()))\n"
-            f"os.replace({str(self.bin / (name + '.pid'))!r} + '.new', {str(self.bin / (name + '.pid'))!r})\n"
-            + body
-            + "\n"
-        )
-        exe.chmod(0o755)
-
-
-def wait_for_pid(fake: fakehugin.Fake, within: float = 20.0) -> int:
-    """The pid the fake wrote once it started (it writes the file, then its pid into it)."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            pid = fake.pid
-        except ValueError:  # created, not yet written
-            pid = None
-        if pid is not None:
-            return pid
-        time.sleep(0.02)
-    raise AssertionError(f"{fake.name} did not start within {within} s")
-
-
-def process_gone(pid: int, within: float = 5.0) -> bool:
-    """True once ``pid`` no longer runs (gone, or a zombie: it burns no CPU)."""
-    deadline = time.monotonic() + within
-    while True:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-            if state == "Z":
-                return True
-        except (OSError, IndexError):
-            pass
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-
-
-def kill_if_running(pid: int | None) -> None:
-    """Test cleanup: end a fake this test started, should focuswrap have failed to."""
-    if pid is not None and not process_gone(pid, within=0):
-        os.kill(pid, signal.SIGKILL)
-
-
-@pytest.fixture
-def ws(tmp_path: Path) -> Workspace:
-    return Workspace(tmp_path)
-
-
-def assert_clean_failure(ws: Workspace, result: subprocess.CompletedProcess[str], before: dict[str, str]) -> str:
-    """The common promises of any failed run; returns the error line."""
-    assert "Traceback" not in result.stderr + result.stdout
-    assert ws.snapshot() == before, "a file in the photo folder was changed, added or removed"
-    assert ws.work_folders() == [], "a work folder was left behind"
-    assert ws.part_files() == []
-    errors = [ln for ln in result.stderr.splitlines() if ln.startswith("focuswrap: error: ")]
-    assert len(errors) == 1, result.stderr
-    return errors[0]
 
 
 # --------------------------------------------------------------- the table
@@ -404,11 +228,7 @@ def test_malformed_config_toml_names_file_field_and_allowed_fields(ws: Workspace
     config = ws.home / "config" / "config.toml"
     config.parent.mkdir(parents=True)
     config.write_text('timeout = 60\ncolour = "red"\n')
-    args = ws.photos()
-    before = ws.snapshot()
-    result = ws.run(*args, "--quiet")
-    assert result.returncode == ExitCode.BAD_CONFIG
-    line = assert_clean_failure(ws, result, before)
+    result, line = stack_fails(ws, "--quiet", code=ExitCode.BAD_CONFIG)
     assert result.stderr.strip() == line
     assert line == (
         f"focuswrap: error: {config}: colour: unknown field; allowed here: hugin_dir, preset, timeout, cache_max_mb"
@@ -419,11 +239,7 @@ def test_config_toml_value_out_of_range(ws: Workspace) -> None:
     config = ws.home / "config" / "config.toml"
     config.parent.mkdir(parents=True)
     config.write_text("timeout = -5\n")
-    args = ws.photos()
-    before = ws.snapshot()
-    result = ws.run(*args, "--quiet")
-    assert result.returncode == ExitCode.BAD_CONFIG
-    line = assert_clean_failure(ws, result, before)
+    _, line = stack_fails(ws, "--quiet", code=ExitCode.BAD_CONFIG)
     assert line == f"focuswrap: error: {config}: timeout: Input should be greater than 0"
 
 
@@ -431,11 +247,7 @@ def test_malformed_preset_names_file_field_and_allowed_values(ws: Workspace) -> 
     preset = ws.home / "config" / "presets" / "mine.toml"
     preset.parent.mkdir(parents=True)
     preset.write_text('description = "Mine."\n[fuse]\ngray_projector = "brightest"\n')
-    args = ws.photos()
-    before = ws.snapshot()
-    result = ws.run(*args, "--preset", "mine", "--quiet")
-    assert result.returncode == ExitCode.BAD_CONFIG
-    line = assert_clean_failure(ws, result, before)
+    result, line = stack_fails(ws, "--preset", "mine", "--quiet", code=ExitCode.BAD_CONFIG)
     assert result.stderr.strip() == line
     assert line.startswith(f"focuswrap: error: {preset}: fuse.gray_projector: ")
     for allowed in ("average", "l-star", "lightness", "luminance", "value", "anti-value"):

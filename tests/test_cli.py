@@ -11,77 +11,25 @@ import json
 import os
 import re
 import shlex
-import subprocess
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageFilter
+from PIL import Image
 
 import fakehugin
+from fakehugin import ALIGN, ENFUSE, Hugin
 from focuswrap import __version__, paths
+from helpers import photos
 
-ALIGN = "align_image_stack"
-ENFUSE = "enfuse"
 WORK = re.compile(r"focuswrap\.[A-Za-z0-9_]+")
 PLACEHOLDER = "focuswrap.XXXXXXXX"
 CAMERA = "FakeCam 3000"
 JSON_KEYS = {"output", "bytes", "preset", "inputs", "attempts", "seconds", "sharpness"}
 
 
-def photos(folder: Path, n: int = 3, size: tuple[int, int] = (96, 72)) -> list[Path]:
-    """``n`` small JPEGs of one scene, the last one the sharpest, the first with EXIF."""
-    folder.mkdir(parents=True, exist_ok=True)
-    scene = Image.effect_noise(size, 80).convert("RGB")
-    out = []
-    for i in range(n):
-        frame = scene.filter(ImageFilter.GaussianBlur(n - 1 - i)) if i < n - 1 else scene
-        exif = Image.Exif()
-        if i == 0:
-            exif[0x0110] = CAMERA  # Model
-        path = folder / f"IMG_{i + 1}.jpg"
-        frame.save(path, quality=90, exif=exif)
-        out.append(path)
-    return out
-
-
-@dataclass
-class Hugin:
-    align: fakehugin.Fake
-    enfuse: fakehugin.Fake
-    bin_dir: Path
-
-
-@pytest.fixture
-def hugin(tmp_path: Path) -> Hugin:
-    bin_dir = tmp_path / "bin"
-    return Hugin(fakehugin.install(bin_dir, ALIGN), fakehugin.install(bin_dir, ENFUSE), bin_dir.resolve())
-
-
-@pytest.fixture
-def tmpdir_(tmp_path: Path) -> Path:
-    """The TMPDIR the focuswrap process gets (its work folders go there)."""
-    d = tmp_path / "tmp"
-    d.mkdir()
-    return d
-
-
-@pytest.fixture
-def run(tmp_path: Path, tmpdir_: Path):
-    def run(*args: object, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
-        full_env = {**os.environ, "TMPDIR": str(tmpdir_), "COLUMNS": "100", **(env or {})}
-        return subprocess.run(
-            [sys.executable, "-m", "focuswrap", *map(str, args)],
-            capture_output=True, text=True, env=full_env, cwd=cwd or tmp_path, timeout=60,
-        )
-
-    return run
-
-
 @pytest.fixture
 def shots(tmp_path: Path) -> list[Path]:
-    return photos(tmp_path / "shots")
+    return photos(tmp_path / "shots", camera=CAMERA)
 
 
 def one_line(text: str) -> str:

@@ -11,29 +11,13 @@ from hypothesis import strategies as st
 
 from focuswrap import paths, presets
 from focuswrap.config import Config, load_config
-from focuswrap.errors import ConfigError, ExitCode
 from focuswrap.hugin import align, enfuse
 from focuswrap.presets import Preset, load_preset_file
-
-
-def _write(path: Path, text: str | bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(text, bytes):
-        path.write_bytes(text)
-    else:
-        path.write_text(text, encoding="utf-8")
-    return path
+from helpers import config_error, loaded_or_config_error, write_file
 
 
 def _config_error(path: Path) -> str:
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    assert info.value.exit_code == ExitCode.BAD_CONFIG
-    message = str(info.value)
-    assert "Traceback" not in message and "errors.pydantic.dev" not in message
-    for line in message.splitlines():
-        assert line.startswith(f"{path}: "), line
-    return message
+    return config_error(load_config, path)
 
 
 # --- config.toml --------------------------------------------------------------------------------
@@ -52,16 +36,16 @@ def test_missing_explicit_file_gives_the_defaults(tmp_path):
 
 def test_the_default_location_is_under_focuswrap_home(_isolated_home):
     assert paths.config_file() == Path(_isolated_home) / "config" / "config.toml"
-    _write(paths.config_file(), 'preset = "lowlight"\n')
+    write_file(paths.config_file(), 'preset = "lowlight"\n')
     assert load_config().preset == "lowlight"
 
 
 def test_empty_file_gives_the_defaults(tmp_path):
-    assert load_config(_write(tmp_path / "config.toml", "")) == Config()
+    assert load_config(write_file(tmp_path / "config.toml", "")) == Config()
 
 
 def test_valid_file(tmp_path):
-    path = _write(
+    path = write_file(
         tmp_path / "config.toml",
         '# mine\nhugin_dir = "/opt/hugin/bin"\npreset = "handheld"\ntimeout = 600\ncache_max_mb = 0\n',
     )
@@ -78,12 +62,12 @@ def test_config_is_frozen():
 
 
 def test_syntax_error(tmp_path):
-    message = _config_error(_write(tmp_path / "config.toml", "timeout = = 3\n"))
+    message = _config_error(write_file(tmp_path / "config.toml", "timeout = = 3\n"))
     assert "not valid TOML" in message and "line 1" in message
 
 
 def test_non_utf8(tmp_path):
-    message = _config_error(_write(tmp_path / "config.toml", b'preset = "\xff\xfe"\n'))
+    message = _config_error(write_file(tmp_path / "config.toml", b'preset = "\xff\xfe"\n'))
     assert "not UTF-8" in message
 
 
@@ -110,19 +94,19 @@ def test_a_folder_is_a_config_error(tmp_path):
     ],
 )
 def test_bad_value_names_file_and_field(tmp_path, toml, field, allowed):
-    message = _config_error(_write(tmp_path / "config.toml", toml))
+    message = _config_error(write_file(tmp_path / "config.toml", toml))
     assert message.count("\n") == 0
     assert f": {field}: " in message
     assert allowed in message
 
 
 def test_unknown_field_lists_the_allowed_ones(tmp_path):
-    message = _config_error(_write(tmp_path / "config.toml", 'huginDir = "/opt"\n'))
+    message = _config_error(write_file(tmp_path / "config.toml", 'huginDir = "/opt"\n'))
     assert ": huginDir: unknown field; allowed here: hugin_dir, preset, timeout, cache_max_mb" in message
 
 
 def test_one_line_per_problem(tmp_path):
-    message = _config_error(_write(tmp_path / "config.toml", "timeout = 0\ncache_max_mb = -1\nfoo = 1\n"))
+    message = _config_error(write_file(tmp_path / "config.toml", "timeout = 0\ncache_max_mb = -1\nfoo = 1\n"))
     assert [ln.split(": ")[1] for ln in message.splitlines()] == ["timeout", "cache_max_mb", "foo"]
 
 
@@ -351,12 +335,9 @@ def test_serialiser_round_trips():
 @_PROPERTY
 @given(contents=_file_contents(_preset_dict))
 def test_any_preset_file_is_a_preset_or_a_config_error(tmp_path_factory, contents):
-    path = _write(tmp_path_factory.mktemp("p") / "prop.toml", contents)
-    try:
-        preset = load_preset_file(path)
-    except ConfigError as exc:
-        message = str(exc)
-        assert message and all(line.startswith(f"{path}: ") for line in message.splitlines())
+    path = write_file(tmp_path_factory.mktemp("p") / "prop.toml", contents)
+    preset = loaded_or_config_error(load_preset_file, path)
+    if preset is None:
         return
     assert isinstance(preset, Preset)
     # A preset that loads must also build its argv, ladder steps and description without error.
@@ -370,12 +351,9 @@ def test_any_preset_file_is_a_preset_or_a_config_error(tmp_path_factory, content
 @_PROPERTY
 @given(contents=_file_contents(_config_dict))
 def test_any_config_file_is_a_config_or_a_config_error(tmp_path_factory, contents):
-    path = _write(tmp_path_factory.mktemp("c") / "config.toml", contents)
-    try:
-        config = load_config(path)
-    except ConfigError as exc:
-        message = str(exc)
-        assert message and all(line.startswith(f"{path}: ") for line in message.splitlines())
+    path = write_file(tmp_path_factory.mktemp("c") / "config.toml", contents)
+    config = loaded_or_config_error(load_config, path)
+    if config is None:
         return
     assert isinstance(config, Config)
     assert config.timeout > 0 and config.cache_max_mb >= 0

@@ -17,18 +17,11 @@ import pytest
 from PIL import Image
 
 import fakehugin
+from fakehugin import ALIGN, ENFUSE
 from focuswrap import cli, output, proc
 from focuswrap.errors import ExitCode, ToolTimeout
-from test_bad_input import (  # noqa: F401 (ws: fixture)
-    Workspace,
-    assert_clean_failure,
-    kill_if_running,
-    process_gone,
-    ws,
-)
+from helpers import Workspace, assert_clean_failure, kill_if_running, process_gone, stack_fails
 
-ALIGN = "align_image_stack"
-ENFUSE = "enfuse"
 CRASH = "os.kill(os.getpid(), signal.SIGSEGV)\ntime.sleep(5)"
 
 
@@ -96,11 +89,7 @@ def test_a_timeout_stops_what_the_tool_started_too(tmp_path: Path) -> None:
 
 def test_align_killed_by_a_signal_is_reported_as_a_crash(ws: Workspace) -> None:
     ws.custom_tool(ALIGN, CRASH)
-    args = ws.photos()
-    before = ws.snapshot()
-    result = ws.run(*args, "-o", "out.jpg")
-    assert result.returncode == ExitCode.ALIGN_FAILED, result.stderr
-    line = assert_clean_failure(ws, result, before)
+    result, line = stack_fails(ws, "-o", "out.jpg", code=ExitCode.ALIGN_FAILED)
     assert "The tool was killed by a signal before it finished (SIGSEGV)" in line
     assert "crashed" in result.stderr  # the attempts table
     assert "The tool crashed: try fewer or smaller photos, or update Hugin." in result.stderr
@@ -108,11 +97,7 @@ def test_align_killed_by_a_signal_is_reported_as_a_crash(ws: Workspace) -> None:
 
 def test_enfuse_killed_by_a_signal_is_reported_as_a_crash(ws: Workspace) -> None:
     ws.custom_tool(ENFUSE, CRASH)
-    args = ws.photos()
-    before = ws.snapshot()
-    result = ws.run(*args, "-o", "out.jpg")
-    assert result.returncode == ExitCode.FUSE_FAILED, result.stderr
-    line = assert_clean_failure(ws, result, before)
+    _, line = stack_fails(ws, "-o", "out.jpg", code=ExitCode.FUSE_FAILED)
     assert line == "focuswrap: error: Fusion failed: The tool was killed by a signal before it finished (SIGSEGV)."
 
 
@@ -121,33 +106,21 @@ def test_enfuse_killed_by_a_signal_is_reported_as_a_crash(ws: Workspace) -> None
 
 def test_align_exiting_0_without_writing_its_frames(ws: Workspace) -> None:
     ws.align.plan({"transcript": fakehugin.transcript(ALIGN, "success"), "write": False})
-    args = ws.photos()
-    before = ws.snapshot()
-    result = ws.run(*args, "-o", "out.jpg")
-    assert result.returncode == ExitCode.ALIGN_FAILED, result.stderr
-    line = assert_clean_failure(ws, result, before)
+    _, line = stack_fails(ws, "-o", "out.jpg", code=ExitCode.ALIGN_FAILED)
     assert "align_image_stack exited 0 but" in line and "was not written" in line
     assert ws.enfuse.calls == []
 
 
 def test_enfuse_exiting_0_without_writing_the_result(ws: Workspace) -> None:
     ws.enfuse.plan({"transcript": fakehugin.transcript(ENFUSE, "success"), "write": False})
-    args = ws.photos()
-    before = ws.snapshot()
-    result = ws.run(*args, "-o", "out.jpg")
-    assert result.returncode == ExitCode.FUSE_FAILED, result.stderr
-    line = assert_clean_failure(ws, result, before)
+    _, line = stack_fails(ws, "-o", "out.jpg", code=ExitCode.FUSE_FAILED)
     assert line == "focuswrap: error: enfuse exited 0 but fused.tif was not written."
 
 
 def test_hugin_missing(ws: Workspace, tmp_path: Path) -> None:
     empty = tmp_path / "no-hugin-here"
     empty.mkdir()
-    args = ws.photos()
-    before = ws.snapshot()
-    result = ws.run(*args, hugin_dir=empty)
-    assert result.returncode == ExitCode.MISSING_TOOL
-    line = assert_clean_failure(ws, result, before)
+    _, line = stack_fails(ws, hugin_dir=empty, code=ExitCode.MISSING_TOOL)
     assert f"align_image_stack not found in {empty}" in line
 
 

@@ -10,14 +10,34 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
+import fakehugin
 from focuswrap.errors import ExitCode
-from test_bad_input import Workspace, kill_if_running, process_gone, wait_for_pid, ws  # noqa: F401 (ws: fixture)
+from helpers import Workspace, kill_if_running, process_gone, wait_for_pid
 
 #: Seconds focuswrap may take to stop after the signal (the fakes die at once on SIGTERM).
 STOP_LIMIT = 10
+
+
+@contextmanager
+def tool_running(ws: Workspace, tool: fakehugin.Fake, *args: str) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """Start ``focuswrap stack ARGS`` and wait until ``tool`` runs; yields focuswrap and the tool's pid.
+
+    Afterwards, kills whichever of the two is still running (should focuswrap have failed to stop it)."""
+    run = ws.start(*args)
+    pid = None
+    try:
+        pid = wait_for_pid(tool)
+        yield run, pid
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.communicate()
+        kill_if_running(pid)
 
 
 def _signal_and_wait(run: subprocess.Popen[str], sig: int) -> tuple[int, str, str, float]:
@@ -37,10 +57,7 @@ def test_signal_during_alignment_stops_the_tool_and_cleans_up(ws: Workspace, sig
     ws.align.plan({"sleep": 30})
     args = ws.photos()
     before = ws.snapshot()
-    run = ws.start(*args, "-o", "out.jpg")
-    pid = None
-    try:
-        pid = wait_for_pid(ws.align)
+    with tool_running(ws, ws.align, *args, "-o", "out.jpg") as (run, pid):
         assert [f for f in ws.work_folders() if f.startswith("focuswrap.")], "no work folder while aligning"
         code, out, err, seconds = _signal_and_wait(run, sig)
         assert code == ExitCode.INTERRUPTED == 130, err
@@ -52,32 +69,19 @@ def test_signal_during_alignment_stops_the_tool_and_cleans_up(ws: Workspace, sig
         assert ws.work_folders() == []
         assert ws.snapshot() == before  # no output, no half-written file, photos untouched
         assert ws.part_files() == []
-    finally:
-        if run.poll() is None:
-            run.kill()
-            run.communicate()
-        kill_if_running(pid)
 
 
 def test_signal_during_fusion_stops_enfuse_and_removes_the_aligned_frames(ws: Workspace) -> None:
     ws.enfuse.plan({"sleep": 30})
     args = ws.photos()
     before = ws.snapshot()
-    run = ws.start(*args, "-o", "out.tif")
-    pid = None
-    try:
-        pid = wait_for_pid(ws.enfuse)
+    with tool_running(ws, ws.enfuse, *args, "-o", "out.tif") as (run, pid):
         code, out, err, _ = _signal_and_wait(run, signal.SIGINT)
         assert code == ExitCode.INTERRUPTED, err
         assert "Traceback" not in err + out
         assert process_gone(pid), "enfuse is still running after focuswrap exited"
         assert ws.work_folders() == []
         assert ws.snapshot() == before
-    finally:
-        if run.poll() is None:
-            run.kill()
-            run.communicate()
-        kill_if_running(pid)
 
 
 def test_interrupt_leaves_an_earlier_output_exactly_as_it_was(ws: Workspace) -> None:
@@ -85,20 +89,12 @@ def test_interrupt_leaves_an_earlier_output_exactly_as_it_was(ws: Workspace) -> 
     args = ws.photos()
     (ws.shots / "out.jpg").write_bytes(b"the earlier result")
     before = ws.snapshot()
-    run = ws.start(*args, "-o", "out.jpg", "--force")
-    pid = None
-    try:
-        pid = wait_for_pid(ws.align)
+    with tool_running(ws, ws.align, *args, "-o", "out.jpg", "--force") as (run, _):
         code, _, err, _ = _signal_and_wait(run, signal.SIGINT)
         assert code == ExitCode.INTERRUPTED, err
         assert (ws.shots / "out.jpg").read_bytes() == b"the earlier result"
         assert ws.snapshot() == before
         assert ws.work_folders() == []
-    finally:
-        if run.poll() is None:
-            run.kill()
-            run.communicate()
-        kill_if_running(pid)
 
 
 def test_a_second_ctrl_c_does_not_cut_the_cleanup_short(ws: Workspace) -> None:
@@ -107,10 +103,7 @@ def test_a_second_ctrl_c_does_not_cut_the_cleanup_short(ws: Workspace) -> None:
     ws.custom_tool("align_image_stack", "signal.signal(signal.SIGTERM, signal.SIG_IGN)\ntime.sleep(30)")
     args = ws.photos()
     before = ws.snapshot()
-    run = ws.start(*args, "-o", "out.jpg")
-    pid = None
-    try:
-        pid = wait_for_pid(ws.align)
+    with tool_running(ws, ws.align, *args, "-o", "out.jpg") as (run, pid):
         run.send_signal(signal.SIGINT)
         time.sleep(0.5)
         code, out, err, _ = _signal_and_wait(run, signal.SIGINT)
@@ -120,28 +113,15 @@ def test_a_second_ctrl_c_does_not_cut_the_cleanup_short(ws: Workspace) -> None:
         assert process_gone(pid), "a tool ignoring SIGTERM survived a double Ctrl-C"
         assert ws.work_folders() == []
         assert ws.snapshot() == before
-    finally:
-        if run.poll() is None:
-            run.kill()
-            run.communicate()
-        kill_if_running(pid)
 
 
 def test_keep_temp_keeps_the_work_folder_on_interrupt_but_stops_the_tool(ws: Workspace) -> None:
     ws.align.plan({"sleep": 30})
     args = ws.photos()
-    run = ws.start(*args, "-o", "out.jpg", "--keep-temp")
-    pid = None
-    try:
-        pid = wait_for_pid(ws.align)
+    with tool_running(ws, ws.align, *args, "-o", "out.jpg", "--keep-temp") as (run, pid):
         code, _, err, _ = _signal_and_wait(run, signal.SIGINT)
         assert code == ExitCode.INTERRUPTED, err
         assert process_gone(pid)
         kept = ws.work_folders()
         assert len(kept) == 1 and kept[0].startswith("focuswrap."), kept
         assert not (ws.shots / "out.jpg").exists()
-    finally:
-        if run.poll() is None:
-            run.kill()
-            run.communicate()
-        kill_if_running(pid)

@@ -12,42 +12,25 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageFilter
 
 import fakehugin
+from fakehugin import ALIGN, ENFUSE
 from focuswrap import pipeline, presets
 from focuswrap.discovery import Tool, Tools
 from focuswrap.errors import AlignmentFailed, FusionFailed
 from focuswrap.presets import AlignOptions, NamedPreset, Preset, Rung
+from helpers import photos
 
-ALIGN = "align_image_stack"
-ENFUSE = "enfuse"
 WORK = re.compile(r"focuswrap\.[A-Za-z0-9_]+")
 
 
-def photos(folder: Path, n: int = 3, size: tuple[int, int] = (96, 72)) -> list[Path]:
-    """``n`` small JPEGs of one scene, the last one the sharpest."""
-    folder.mkdir(parents=True, exist_ok=True)
-    scene = Image.effect_noise(size, 80).convert("RGB")
-    out = []
-    for i in range(n):
-        frame = scene.filter(ImageFilter.GaussianBlur(n - 1 - i)) if i < n - 1 else scene
-        path = folder / f"IMG_{i + 1}.jpg"
-        frame.save(path, quality=90)
-        out.append(path)
-    return out
-
-
 @pytest.fixture
-def fakes(tmp_path: Path) -> tuple[fakehugin.Fake, fakehugin.Fake, Tools]:
-    bin_dir = tmp_path / "bin"
-    a = fakehugin.install(bin_dir, ALIGN)
-    e = fakehugin.install(bin_dir, ENFUSE)
+def fakes(hugin: fakehugin.Hugin) -> tuple[fakehugin.Fake, fakehugin.Fake, Tools]:
     tools = Tools(
-        align=Tool(ALIGN, (str(a.bin_dir / ALIGN),), "test"),
-        enfuse=Tool(ENFUSE, (str(e.bin_dir / ENFUSE),), "test"),
+        align=Tool(ALIGN, (str(hugin.bin_dir / ALIGN),), "test"),
+        enfuse=Tool(ENFUSE, (str(hugin.bin_dir / ENFUSE),), "test"),
     )
-    return a, e, tools
+    return hugin.align, hugin.enfuse, tools
 
 
 def make_preset(*rungs: Rung, **align: object) -> NamedPreset:

@@ -10,6 +10,7 @@ import pytest
 from focuswrap import paths, presets
 from focuswrap.errors import BadInputError, ConfigError, ExitCode
 from focuswrap.presets import Preset, load_preset_file
+from helpers import config_error, write_file
 
 BUNDLED = sorted(p.stem for p in presets.bundled_presets_dir().glob("*.toml"))
 
@@ -17,32 +18,15 @@ GOOD = 'description = "A test preset."\n'
 
 
 def _user_preset(name: str, text: str) -> Path:
-    folder = paths.user_presets_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
+    return write_file(paths.user_presets_dir() / f"{name}.toml", text)
 
 
 def _write(tmp_path: Path, text: str | bytes, name: str = "broken.toml") -> Path:
-    path = tmp_path / name
-    if isinstance(text, bytes):
-        path.write_bytes(text)
-    else:
-        path.write_text(text, encoding="utf-8")
-    return path
+    return write_file(tmp_path / name, text)
 
 
 def _error(path: Path) -> str:
-    with pytest.raises(ConfigError) as info:
-        load_preset_file(path)
-    assert info.value.exit_code == ExitCode.BAD_CONFIG
-    message = str(info.value)
-    assert "Traceback" not in message
-    assert "pydantic" not in message  # no "For further information visit https://errors.pydantic.dev/..."
-    for line in message.splitlines():
-        assert line.startswith(f"{path}: "), line
-    return message
+    return config_error(load_preset_file, path)
 
 
 # --- bundled presets ----------------------------------------------------------------------------

@@ -7,37 +7,21 @@ every later attempt adds one rung, keeping the earlier ones.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageFilter
 
 import fakehugin
+from fakehugin import ALIGN, ENFUSE
 from focuswrap import paths
+from helpers import photos
 
-ALIGN = "align_image_stack"
-ENFUSE = "enfuse"
 WORK = re.compile(r"^.*/focuswrap\.[A-Za-z0-9_]+/")  # the work folder, in a path
 RECIPE = ["-v", "-m", "-e", "--use-given-order"]
 #: miniature's rungs, in order, as each adds them.
 RUNGS = [["-i"], ["--corr=0.8"], ["-c", "500"], ["-g", "3"]]
-
-
-def photos(folder: Path, n: int = 3, size: tuple[int, int] = (96, 72)) -> list[Path]:
-    """``n`` small JPEGs of one scene, the last one the sharpest."""
-    folder.mkdir(parents=True, exist_ok=True)
-    scene = Image.effect_noise(size, 80).convert("RGB")
-    out = []
-    for i in range(n):
-        frame = scene.filter(ImageFilter.GaussianBlur(n - 1 - i)) if i < n - 1 else scene
-        path = folder / f"IMG_{i + 1}.jpg"
-        frame.save(path, quality=90)
-        out.append(path)
-    return out
 
 
 @pytest.fixture
@@ -46,32 +30,21 @@ def shots(tmp_path: Path) -> list[Path]:
 
 
 @pytest.fixture
-def align(tmp_path: Path) -> fakehugin.Fake:
-    return fakehugin.install(tmp_path / "bin", ALIGN)
+def align(hugin: fakehugin.Hugin) -> fakehugin.Fake:
+    return hugin.align
 
 
 @pytest.fixture
-def enfuse(tmp_path: Path) -> fakehugin.Fake:
-    return fakehugin.install(tmp_path / "bin", ENFUSE)
+def enfuse(hugin: fakehugin.Hugin) -> fakehugin.Fake:
+    return hugin.enfuse
 
 
 @pytest.fixture
-def tmpdir_(tmp_path: Path) -> Path:
-    """The focuswrap process's TMPDIR: it must be empty again after every run without --keep-temp."""
-    d = tmp_path / "tmp"
-    d.mkdir()
-    return d
+def stack(run, shots: list[Path], hugin: fakehugin.Hugin):
+    """``focuswrap stack`` on ``shots`` with the fake tools, plus the given arguments."""
 
-
-@pytest.fixture
-def stack(tmp_path: Path, tmpdir_: Path, shots: list[Path], align: fakehugin.Fake, enfuse: fakehugin.Fake):
     def stack(*args: object) -> subprocess.CompletedProcess:
-        env = {**os.environ, "TMPDIR": str(tmpdir_)}
-        return subprocess.run(
-            [sys.executable, "-m", "focuswrap", "stack", *map(str, shots), "--hugin-dir", str(align.bin_dir),
-             *map(str, args)],
-            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60,
-        )
+        return run("stack", *shots, "--hugin-dir", hugin.bin_dir, *args)
 
     return stack
 
