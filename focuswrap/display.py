@@ -45,9 +45,7 @@ class PlainReporter(Reporter):
 
     def attempt(self, attempt: Attempt, total: int) -> None:
         if attempt.number == 1:
-            if total > 1:
-                self._say(f"       attempt 1 of up to {total}")
-            return
+            return  # the first attempt is the plain run: nothing to announce
         self._say(f"       attempt {attempt.number} of up to {total}: adding {attempt.added} ({attempt.why})")
 
     def attempt_failed(self, attempt: Attempt) -> None:
