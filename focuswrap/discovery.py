@@ -311,3 +311,22 @@ def find_tools(
         align = probe_version(align, timeout=timeout)
         enfuse = probe_version(enfuse, timeout=timeout)
     return Tools(align=align, enfuse=enfuse)
+
+
+def companion(tool: Tool, name: str) -> Tool | None:
+    """Another Hugin tool installed beside ``tool`` (e.g. ``nona`` beside align_image_stack), or None.
+
+    Hugin's command-line tools ship together (Debian's hugin-tools, the
+    macOS bundle, the Windows bin folder, the Flatpak), so the companion is
+    looked for in the same place rather than searched for again.
+    """
+    if tool.flatpak:
+        command = tuple(f"--command={name}" if part.startswith("--command=") else part for part in tool.command)
+        return replace(tool, name=name, command=command, version=None)
+    program = tool.command[0]
+    folder = os.path.dirname(program)
+    exe = name + (".exe" if program.lower().endswith(".exe") else "")
+    candidate = os.path.join(folder, exe) if folder else shutil.which(exe)
+    if candidate and _is_executable(candidate):
+        return replace(tool, name=name, command=(candidate,), version=None)
+    return None

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from focuswrap import cache, contribution, diagnose, formats, inputs, proc
+from focuswrap import cache, contribution, diagnose, discovery, formats, inputs, proc
 from focuswrap.discovery import Tool, Tools
 from focuswrap.errors import AlignmentFailed, BadInputError, FusionFailed, ToolTimeout, WriteFailed
-from focuswrap.hugin import align, enfuse
+from focuswrap.hugin import align, enfuse, nona
 from focuswrap.presets import AlignOptions, NamedPreset, Rung
 
 
@@ -110,9 +110,11 @@ class Plan:
     output: Path
     align_argv: list[str]
     fuse_argv: list[str]
+    remap_argv: list[str] | None = None  # nona, when the preset remaps with it
 
     def shell_lines(self) -> list[str]:
-        return [shlex.join(self.align_argv), shlex.join(self.fuse_argv)]
+        commands = [self.align_argv, self.remap_argv, self.fuse_argv]
+        return [shlex.join(c) for c in commands if c is not None]
 
 
 #: default_output names results FIRST-stacked.EXT.
@@ -169,26 +171,47 @@ def prepare(request: StackRequest) -> tuple[list[inputs.Photo], Path, str]:
     return photos, output, inputs.output_format(output)
 
 
+def align_commands(
+    options: AlignOptions, tools: Tools, frames: Sequence[Path], work: Path, *, verbose: bool, keep_temp: bool
+) -> tuple[list[str], list[str] | None]:
+    """align_image_stack's argv and, when ``options.remap`` is nona (and nona is there), nona's.
+
+    With nona, align_image_stack only finds control points and optimises,
+    writing the project file; nona then remaps every frame from it.
+    """
+    nona_tool = discovery.companion(tools.align, nona.NAME) if options.remap == "nona" else None
+    prefix = work / align.PREFIX
+    pto = work / DEBUG_PTO if (keep_temp or nona_tool is not None) else None
+    align_argv = align.build_argv(
+        command=_command(tools.align),
+        options=options,
+        inputs=frames,
+        prefix=None if nona_tool is not None else prefix,
+        verbose=verbose,
+        pto=pto,
+    )
+    if nona_tool is None:
+        return align_argv, None
+    return align_argv, nona.build_argv(command=_command(nona_tool), project=pto, prefix=prefix, verbose=verbose)
+
+
 def plan(request: StackRequest, tools: Tools) -> Plan:
-    """The two commands, exactly as :func:`stack` would run them first, in a placeholder work folder."""
+    """The commands, exactly as :func:`stack` would run them first, in a placeholder work folder."""
     photos, output, _fmt = prepare(request)
     work = Path(tempfile.gettempdir()) / "focuswrap.XXXXXXXX"
     files = [p.path for p in photos]
-    align_argv = align.build_argv(
-        command=_command(tools.align),
-        options=request.preset.preset.align,
-        inputs=formats.frame_paths(photos, work),
-        prefix=work / align.PREFIX,
-        verbose=request.verbose_tools,
-        pto=work / DEBUG_PTO if request.keep_temp else None,
+    align_argv, remap_argv = align_commands(
+        request.preset.preset.align, tools, formats.frame_paths(photos, work), work,
+        verbose=request.verbose_tools, keep_temp=request.keep_temp,
     )
     fuse_argv = enfuse.build_argv(
         command=_command(tools.enfuse),
         options=request.preset.preset.fuse,
         inputs=align.expected_outputs(work / align.PREFIX, len(files)),
         output=work / enfuse.FUSED,
+        save_masks=contribution.save_masks_arg() if request.map_output else None,
     )
-    return Plan(files, output, align_argv, fuse_argv)
+    return Plan(files, output, align_argv, fuse_argv, remap_argv)
 
 
 def next_rung(preset: NamedPreset, diagnosis_id: str, used: list[Rung]) -> Rung | None:
@@ -268,21 +291,26 @@ def run_alignment(
     while True:
         for f in work.glob(f"{align.PREFIX}*.tif"):
             f.unlink()  # a failed attempt may leave some frames behind
-        argv = align.build_argv(
-            command=_command(tools.align),
-            options=current.options,
-            inputs=files,
-            prefix=prefix,
-            verbose=request.verbose_tools,
-            pto=work / DEBUG_PTO if request.keep_temp else None,
+        argv, remap_argv = align_commands(
+            current.options, tools, files, work, verbose=request.verbose_tools, keep_temp=request.keep_temp
         )
         attempts.append(current)
         reporter.attempt(current, limit)
         reporter.command(argv)
         try:
-            done = proc.run(argv, cwd=work, timeout=request.timeout, on_line=_align_progress(reporter, len(files)))
+            # nona -v prints the same "saving" lines, so one progress count runs through both.
+            progress = _align_progress(reporter, len(files))
+            done = proc.run(argv, cwd=work, timeout=request.timeout, on_line=progress)
             diag = diagnose.classify(align.NAME, done.returncode, done.stdout, done.stderr)
             current.seconds = done.seconds
+            if diag.id == "ok" and remap_argv is not None:
+                reporter.command(remap_argv)
+                done = proc.run(remap_argv, cwd=work, timeout=request.timeout, on_line=progress)
+                current.seconds += done.seconds
+                if done.returncode != 0:
+                    # nona reads and writes with the same libraries as align_image_stack's
+                    # own remapping, so its failures read the same way.
+                    diag = diagnose.classify(align.NAME, done.returncode, done.stdout, done.stderr)
             if diag.id == "ok":
                 # align_image_stack can exit 0 without writing its files.
                 problem = _check_written(expected, None)
@@ -290,7 +318,7 @@ def run_alignment(
                     current.diagnosis = diag
                     return expected, attempts
                 diag = diagnose.Diagnosis(
-                    "output-not-written", False, f"align_image_stack exited 0 but {problem}.", problem
+                    "output-not-written", False, f"{os.path.basename(argv[0])} exited 0 but {problem}.", problem
                 )
         except ToolTimeout as exc:
             done = proc.Completed(-1, exc.stdout, exc.stderr, request.timeout)

@@ -77,6 +77,10 @@ class AlignOptions(_Strict):
     crop: bool = Field(False, description="-C: crop to the area covered by all images.")
     align_to_first: bool = Field(False, description="--align-to-first: align every image to the first, not to its neighbour.")
     use_given_order: bool = Field(True, description="--use-given-order: keep focuswrap's frame order (Hugin sorts by exposure otherwise).")
+    remap: Literal["align_image_stack", "nona"] = Field(
+        "align_image_stack",
+        description="Who writes the aligned frames: align_image_stack itself (-a), or Hugin's nona from the project file (same pixels, uncompressed, faster).",
+    )
     extra_args: list[str] = Field(default_factory=list, description="Further align_image_stack options, one token each.")
 
     @field_validator("extra_args")

@@ -322,3 +322,40 @@ def test_rung_flags(changes, text):
 
 def test_miniature_rung_flags(miniature):
     assert [r.flags() for r in miniature.ladder] == ["-i", "--corr=0.8", "-c 500", "-g 3"]
+
+
+def test_nona_remap_splits_alignment_into_project_and_remap(tmp_path):
+    """remap = "nona": align_image_stack writes only the project file, nona remaps from it."""
+    from focuswrap import discovery, pipeline
+    from focuswrap.presets import AlignOptions
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("align_image_stack", "enfuse", "nona"):
+        exe = bin_dir / name
+        exe.write_text("#!/bin/sh\n")
+        exe.chmod(0o755)
+    tools = discovery.find_tools(hugin_dir=bin_dir, probe=False)
+    work = tmp_path / "work"
+    align_argv, nona_argv = pipeline.align_commands(
+        AlignOptions(fisheye=True, remap="nona"), tools, [tmp_path / "a.jpg", tmp_path / "b.jpg"], work,
+        verbose=False, keep_temp=False,
+    )
+    assert align_argv == [str(bin_dir / "align_image_stack"), "-m", "-e", "--use-given-order",
+                          "-p", str(work / "debug.pto"), str(tmp_path / "a.jpg"), str(tmp_path / "b.jpg")]
+    assert nona_argv == [str(bin_dir / "nona"), "-m", "TIFF_m", "-z", "NONE", "-o", str(work / "aligned_"),
+                         str(work / "debug.pto")]
+    # Without nona beside align_image_stack, align_image_stack remaps itself.
+    (bin_dir / "nona").unlink()
+    align_argv, nona_argv = pipeline.align_commands(
+        AlignOptions(remap="nona"), tools, [tmp_path / "a.jpg"], work, verbose=False, keep_temp=False
+    )
+    assert nona_argv is None and "-a" in align_argv and "-p" not in align_argv
+
+
+def test_align_needs_a_prefix_or_a_project():
+    from focuswrap.hugin import align
+    from focuswrap.presets import AlignOptions
+
+    with pytest.raises(ValueError):
+        align.build_argv(command=["a"], options=AlignOptions(), inputs=["x"], prefix=None)

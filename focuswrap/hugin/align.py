@@ -63,17 +63,22 @@ def build_argv(
     command: Sequence[str],
     options: AlignOptions,
     inputs: Sequence[os.PathLike[str] | str],
-    prefix: os.PathLike[str] | str,
+    prefix: os.PathLike[str] | str | None,
     verbose: bool = False,
     pto: os.PathLike[str] | str | None = None,
 ) -> list[str]:
-    """``align_image_stack [-v] FLAGS [-p PTO] -a PREFIX INPUTS...``"""
+    """``align_image_stack [-v] FLAGS [-p PTO] [-a PREFIX] INPUTS...``
+
+    Without ``prefix`` it writes only the project file (``pto``), for nona to remap.
+    """
+    if prefix is None and pto is None:
+        raise ValueError("align_image_stack needs -a PREFIX, -p PTO or both")
     return (
         list(command)
         + (["-v"] if verbose else [])
         + option_flags(options)
         + (["-p", os.fspath(pto)] if pto is not None else [])
-        + ["-a", os.fspath(prefix)]
+        + (["-a", os.fspath(prefix)] if prefix is not None else [])
         + [os.path.abspath(os.fspath(p)) for p in inputs]
     )
 
