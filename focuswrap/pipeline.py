@@ -171,16 +171,36 @@ def prepare(request: StackRequest) -> tuple[list[inputs.Photo], Path, str]:
     return photos, output, inputs.output_format(output)
 
 
+@dataclass(frozen=True)
+class AlignCommands:
+    """How one alignment attempt runs: align_image_stack, then nona or nothing."""
+
+    align: list[str]
+    remap: list[str] | None  # nona's argv, when the preset remaps with it
+    frames: list[Path]  # what enfuse then fuses, in stack order
+
+    @property
+    def written(self) -> list[Path]:
+        """The frames the tools write (the work folder's aligned_NNNN.tif)."""
+        return [f for f in self.frames if f.name.startswith(align.PREFIX)]
+
+
 def align_commands(
     options: AlignOptions, tools: Tools, frames: Sequence[Path], work: Path, *, verbose: bool, keep_temp: bool
-) -> tuple[list[str], list[str] | None]:
-    """align_image_stack's argv and, when ``options.remap`` is nona (and nona is there), nona's.
+) -> AlignCommands:
+    """The commands of one alignment attempt with ``options``.
 
-    With nona, align_image_stack only finds control points and optimises,
-    writing the project file; nona then remaps every frame from it.
+    With ``remap = "nona"`` (and nona installed beside align_image_stack),
+    align_image_stack only finds control points and optimises, writing the
+    project file, and nona remaps the frames from it, uncompressed.  The
+    reference (first) frame is then not remapped at all but fused as it is:
+    align_image_stack keeps it fixed and maps the output onto it, so its
+    remap is the identity (checked on the pcb stack: at most 1 level of
+    rounding difference).  That holds only without -C, which crops the canvas.
     """
     nona_tool = discovery.companion(tools.align, nona.NAME) if options.remap == "nona" else None
     prefix = work / align.PREFIX
+    remapped = align.expected_outputs(prefix, len(frames))
     pto = work / DEBUG_PTO if (keep_temp or nona_tool is not None) else None
     align_argv = align.build_argv(
         command=_command(tools.align),
@@ -191,8 +211,12 @@ def align_commands(
         pto=pto,
     )
     if nona_tool is None:
-        return align_argv, None
-    return align_argv, nona.build_argv(command=_command(nona_tool), project=pto, prefix=prefix, verbose=verbose)
+        return AlignCommands(align_argv, None, remapped)
+    reuse_reference = not options.crop
+    only = list(range(1, len(frames))) if reuse_reference else None
+    remap_argv = nona.build_argv(command=_command(nona_tool), project=pto, prefix=prefix, verbose=verbose, only=only)
+    fused_frames = [Path(frames[0]), *remapped[1:]] if reuse_reference else remapped
+    return AlignCommands(align_argv, remap_argv, fused_frames)
 
 
 def plan(request: StackRequest, tools: Tools) -> Plan:
@@ -200,14 +224,15 @@ def plan(request: StackRequest, tools: Tools) -> Plan:
     photos, output, _fmt = prepare(request)
     work = Path(tempfile.gettempdir()) / "focuswrap.XXXXXXXX"
     files = [p.path for p in photos]
-    align_argv, remap_argv = align_commands(
+    commands = align_commands(
         request.preset.preset.align, tools, formats.frame_paths(photos, work), work,
         verbose=request.verbose_tools, keep_temp=request.keep_temp,
     )
+    align_argv, remap_argv = commands.align, commands.remap
     fuse_argv = enfuse.build_argv(
         command=_command(tools.enfuse),
         options=request.preset.preset.fuse,
-        inputs=align.expected_outputs(work / align.PREFIX, len(files)),
+        inputs=commands.frames,
         output=work / enfuse.FUSED,
         save_masks=contribution.save_masks_arg() if request.map_output else None,
     )
@@ -286,14 +311,14 @@ def run_alignment(
     used: list[Rung] = []
     attempts: list[Attempt] = []
     prefix = work / align.PREFIX
-    expected = align.expected_outputs(prefix, len(files))
     current = Attempt(1, preset.preset.align)
     while True:
         for f in work.glob(f"{align.PREFIX}*.tif"):
             f.unlink()  # a failed attempt may leave some frames behind
-        argv, remap_argv = align_commands(
+        commands = align_commands(
             current.options, tools, files, work, verbose=request.verbose_tools, keep_temp=request.keep_temp
         )
+        argv, remap_argv = commands.align, commands.remap
         attempts.append(current)
         reporter.attempt(current, limit)
         reporter.command(argv)
@@ -313,10 +338,10 @@ def run_alignment(
                     diag = diagnose.classify(align.NAME, done.returncode, done.stdout, done.stderr)
             if diag.id == "ok":
                 # align_image_stack can exit 0 without writing its files.
-                problem = _check_written(expected, None)
+                problem = _check_written(commands.written, None)
                 if problem is None:
                     current.diagnosis = diag
-                    return expected, attempts
+                    return commands.frames, attempts
                 diag = diagnose.Diagnosis(
                     "output-not-written", False, f"{os.path.basename(argv[0])} exited 0 but {problem}.", problem
                 )
@@ -373,7 +398,7 @@ def run_fusion(
         raise failure
     from PIL import Image
 
-    with Image.open(aligned[0]) as im:
+    with Image.open(aligned[-1]) as im:  # a remapped TIFF (the first may be the photo itself)
         size = im.size
     # enfuse can exit 0 and write nothing usable, or a fully transparent picture.
     problem = _check_written([fused], size) or formats.check_fused(fused)
@@ -394,15 +419,16 @@ def _aligned_frames(
     """
     key = None
     if request.use_cache and request.cache_max_bytes > 0:
-        flags = align.option_flags(request.preset.preset.align)
-        key = cache.key(files, flags, tools.align.version)
+        options = request.preset.preset.align
+        key = cache.key(files, [*align.option_flags(options), f"remap={options.remap}"], tools.align.version)
         hit = cache.lookup(key, work)
-        if hit is not None and len(hit) == len(files):
+        if hit is not None and len(hit) in (len(files), len(files) - 1):
             reporter.note("Aligned frames reused from the cache (same photos, same align options); alignment skipped.")
-            return hit, [], True
+            # Only the frames the tools wrote are cached; a reference fused as it is comes from the photos.
+            return (hit if len(hit) == len(files) else [frames[0], *hit]), [], True
     aligned, attempts = run_alignment(request, tools, frames, work, reporter)
     if key is not None:
-        cache.store(key, aligned, max_bytes=request.cache_max_bytes)
+        cache.store(key, [f for f in aligned if f.parent == work], max_bytes=request.cache_max_bytes)
     return aligned, attempts, False
 
 

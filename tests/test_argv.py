@@ -325,7 +325,7 @@ def test_miniature_rung_flags(miniature):
 
 
 def test_nona_remap_splits_alignment_into_project_and_remap(tmp_path):
-    """remap = "nona": align_image_stack writes only the project file, nona remaps from it."""
+    """remap = "nona": align_image_stack writes only the project, nona remaps all but the reference."""
     from focuswrap import discovery, pipeline
     from focuswrap.presets import AlignOptions
 
@@ -337,20 +337,24 @@ def test_nona_remap_splits_alignment_into_project_and_remap(tmp_path):
         exe.chmod(0o755)
     tools = discovery.find_tools(hugin_dir=bin_dir, probe=False)
     work = tmp_path / "work"
-    align_argv, nona_argv = pipeline.align_commands(
-        AlignOptions(fisheye=True, remap="nona"), tools, [tmp_path / "a.jpg", tmp_path / "b.jpg"], work,
-        verbose=False, keep_temp=False,
-    )
-    assert align_argv == [str(bin_dir / "align_image_stack"), "-m", "-e", "--use-given-order",
-                          "-p", str(work / "debug.pto"), str(tmp_path / "a.jpg"), str(tmp_path / "b.jpg")]
-    assert nona_argv == [str(bin_dir / "nona"), "-m", "TIFF_m", "-z", "NONE", "-o", str(work / "aligned_"),
-                         str(work / "debug.pto")]
+    photos = [tmp_path / "a.jpg", tmp_path / "b.jpg", tmp_path / "c.jpg"]
+    cmds = pipeline.align_commands(AlignOptions(fisheye=True, remap="nona"), tools, photos, work,
+                                   verbose=False, keep_temp=False)
+    assert cmds.align == [str(bin_dir / "align_image_stack"), "-m", "-e", "--use-given-order",
+                          "-p", str(work / "debug.pto"), *map(str, photos)]
+    assert cmds.remap == [str(bin_dir / "nona"), "-m", "TIFF_m", "-z", "NONE", "-i", "1", "-i", "2",
+                          "-o", str(work / "aligned_"), str(work / "debug.pto")]
+    # The reference is fused as it is; only the others are written by nona.
+    assert cmds.frames == [photos[0], work / "aligned_0001.tif", work / "aligned_0002.tif"]
+    assert cmds.written == cmds.frames[1:]
+    # -C crops the canvas, so the reference must be remapped too.
+    cropped = pipeline.align_commands(AlignOptions(remap="nona", crop=True), tools, photos, work,
+                                      verbose=False, keep_temp=False)
+    assert "-i" not in cropped.remap and cropped.frames == cropped.written
     # Without nona beside align_image_stack, align_image_stack remaps itself.
     (bin_dir / "nona").unlink()
-    align_argv, nona_argv = pipeline.align_commands(
-        AlignOptions(remap="nona"), tools, [tmp_path / "a.jpg"], work, verbose=False, keep_temp=False
-    )
-    assert nona_argv is None and "-a" in align_argv and "-p" not in align_argv
+    plain = pipeline.align_commands(AlignOptions(remap="nona"), tools, photos, work, verbose=False, keep_temp=False)
+    assert plain.remap is None and "-a" in plain.align and "-p" not in plain.align
 
 
 def test_align_needs_a_prefix_or_a_project():

@@ -21,13 +21,17 @@ def build_argv(
     prefix: os.PathLike[str] | str,
     compression: str = "NONE",
     verbose: bool = False,
+    only: Sequence[int] | None = None,
 ) -> list[str]:
     """``nona [-v] -m TIFF_m -z COMPRESSION -o PREFIX PROJECT``: one TIFF per frame, PREFIX0000.tif ...
 
-    With ``-v`` it prints align_image_stack's own "saving PREFIX0000.tif" lines.
+    With ``-v`` it prints align_image_stack's own "saving PREFIX0000.tif" lines;
+    ``only`` remaps just those images (0-based, ``-i N`` each), named by their number.
     """
     return (
         list(command)
         + (["-v"] if verbose else [])
-        + ["-m", "TIFF_m", "-z", compression, "-o", os.fspath(prefix), os.fspath(project)]
+        + ["-m", "TIFF_m", "-z", compression]
+        + [tok for i in (only or ()) for tok in ("-i", str(i))]
+        + ["-o", os.fspath(prefix), os.fspath(project)]
     )
