@@ -194,7 +194,9 @@ def print_result(result: StackResult, *, as_json: bool) -> None:
     if result.work_folder:
         lines.append(f"  work folder kept: {result.work_folder}")
     print("\n".join(lines))
-    if sharp is not None and sharp.gain < 1.0:
+    # A little below 1 is measurement noise (the inputs are measured from the JPEG,
+    # the result from enfuse's TIFF); clearly below means the stack went wrong.
+    if sharp is not None and sharp.gain < 0.97:
         print(
             "focuswrap: warning: the result is not sharper than the sharpest photo; "
             "the frames may not have aligned well (try --preset handheld).",

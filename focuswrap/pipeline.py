@@ -12,6 +12,7 @@ import re
 import shlex
 import shutil
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -448,6 +449,27 @@ def _deliver_map(request: StackRequest, work: Path, files: list[Path]) -> Path |
     return target
 
 
+#: The end-of-stack sharpness report measures at 1/2 size: full size cost the
+#: tools about 0.3 s of CPU on the pcb stack (7 x 3 Mpx), half size 0.1 s.
+#: The gain it reports is therefore the half-size one (2.3x on pcb, where the
+#: full-size measure of the tests and the benchmark says 3.2x).
+REPORT_SCALE = 2
+
+
+def _in_background(func, *args, **kwargs):
+    """Run ``func`` at the lowest CPU priority: the Hugin tools come first.
+
+    On Linux a thread has its own nice value; measured on the pcb stack, the
+    inputs' sharpness at normal priority cost the tools about 0.25 s.
+    """
+    if hasattr(os, "setpriority") and hasattr(threading, "get_native_id"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        except OSError:
+            pass
+    return func(*args, **kwargs)
+
+
 def stack(request: StackRequest, tools: Tools, reporter: Reporter | None = None) -> StackResult:
     """Stack the photos into one all-in-focus image; raises FocuswrapError subclasses."""
     from concurrent.futures import ThreadPoolExecutor
@@ -483,7 +505,7 @@ def stack(request: StackRequest, tools: Tools, reporter: Reporter | None = None)
         )
         if converting:
             seconds["convert"] = time.monotonic() - t
-        input_sharpness = side.submit(sharpness.measure_all, frames)
+        input_sharpness = side.submit(_in_background, sharpness.measure_all, frames, factor=REPORT_SCALE)
         try:
             t = time.monotonic()
             reporter.step("align", f"{len(files)} frames, preset {request.preset.name}")
@@ -509,7 +531,7 @@ def stack(request: StackRequest, tools: Tools, reporter: Reporter | None = None)
                                orientation=photos[0].orientation)
         map_path = _deliver_map(request, work, files)
         try:
-            report = sharpness.report(fused, input_sharpness.result(), [f.name for f in files])
+            report = sharpness.report(fused, input_sharpness.result(), [f.name for f in files], factor=REPORT_SCALE)
         except (OSError, ValueError) as exc:  # the result is written; a failed measurement is no failure
             reporter.note(f"Could not measure sharpness: {exc}")
             report = None

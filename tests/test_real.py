@@ -184,9 +184,16 @@ def test_pcb_result_is_sharper_than_every_photo(pcb_stack):
     best = max(photos, key=photos.__getitem__)
     print(f"\npcb: result {result:.1f}, sharpest photo {best} {photos[best]:.1f}: x{result / photos[best]:.2f}")
     assert all(result > e for e in photos.values()), (result, photos)
-    # The gain focuswrap reports (measured on enfuse's TIFF) agrees with the delivered JPEG's.
-    assert data["sharpness"]["sharpest_input"] == best
-    assert data["sharpness"]["gain"] == pytest.approx(result / photos[best], rel=0.05)
+    # The gain focuswrap reports is measured at half size (pipeline.REPORT_SCALE) on
+    # enfuse's TIFF; the same measure on the delivered JPEG agrees with it.
+    from focuswrap.pipeline import REPORT_SCALE
+
+    half = {p.name: sharpness.gradient_energy(sharpness.reduced(p, REPORT_SCALE)) for p in pcb_stack.photos}
+    half_best = max(half, key=half.__getitem__)
+    half_result = sharpness.gradient_energy(sharpness.reduced(pcb_stack.output, REPORT_SCALE))
+    assert data["sharpness"]["sharpest_input"] == half_best
+    assert data["sharpness"]["gain"] == pytest.approx(half_result / half[half_best], rel=0.05)
+    assert data["sharpness"]["gain"] > 1.5
 
 
 @pytest.mark.pcb

@@ -174,3 +174,16 @@ def test_psnr_only_looks_at_the_crop() -> None:
 def test_psnr_needs_same_size() -> None:
     with pytest.raises(ValueError, match="size"):
         psnr(Image.new("L", (10, 10)), Image.new("L", (10, 11)))
+
+
+def test_reduced_jpeg_is_decoded_at_the_smaller_size(tmp_path):
+    from focuswrap.sharpness import reduced
+
+    path = tmp_path / "big.jpg"
+    Image.new("RGB", (400, 300), (120, 130, 140)).save(path, quality=90)
+    assert reduced(path, 2).size == (200, 150)
+    assert reduced(path, 1).size == (400, 300)
+    tif = tmp_path / "big.tif"
+    Image.new("RGB", (400, 300)).save(tif)
+    assert reduced(tif, 2).size == (200, 150)
+    assert reduced(Image.new("L", (400, 300)), 4).size == (100, 75)
