@@ -1,0 +1,242 @@
+"""Time focuswrap against the hand-typed Hugin recipe it grew from.
+
+    python benchmarks/bench_stack.py [STACK_DIR] [--rounds N] [--preset NAME] [--refuse] [--jpg]
+
+Each round runs, in alternating order and each in a fresh temporary folder:
+
+* **recipe**: the two commands exactly as a photographer types them in the
+  photos' folder (``*.jpg`` expanded as the shell would, sorted);
+* **focuswrap**: ``focuswrap stack --preset NAME ... -o out.tif --quiet``
+  (TIFF, like the recipe's ``output.tif``, so the comparison is like-for-like);
+* **focuswrap default**: the same with the default preset, when it differs.
+
+Every focuswrap run gets a fresh ``FOCUSWRAP_HOME``, so the user's config and
+the aligned-frame cache never leak in.  ``--refuse`` adds the "instant re-fuse"
+case: after a full run, a second focuswrap run with another contrast window
+(a user preset with the same alignment), whose aligned frames come from the
+cache, compared with the full run; and, for reference, ``enfuse`` alone on the
+recipe's aligned frames.  The table gives median wall time, the ratio to the
+recipe, peak memory (largest process in the command's tree) and the result's
+sharpness (:func:`focuswrap.sharpness.gradient_energy`) against the recipe's.
+
+The machine is shared: read medians, and compare only figures from one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from focuswrap import presets  # noqa: E402
+from focuswrap.sharpness import gradient_energy  # noqa: E402
+
+DEFAULT_STACK = REPO.parent / "shared" / "stacks" / "pcb"
+
+# The recipe, word for word; "*" words are expanded like the shell does.
+RECIPE = [
+    "align_image_stack -m -e --use-given-order -a _huginoutput *.jpg",
+    "enfuse --exposure-weight=0 --saturation-weight=0 --contrast-weight=1 --hard-mask"
+    " --gray-projector=luminance --contrast-window-size=15 --output=output.tif _huginoutput*.tif",
+]
+REFUSE_RECIPE = RECIPE[1:]  # enfuse alone, on frames aligned beforehand
+
+
+@dataclass
+class Measure:
+    seconds: list[float] = field(default_factory=list)
+    peak_kb: list[int] = field(default_factory=list)
+    sharpness: list[float] = field(default_factory=list)
+
+
+@dataclass
+class Run:
+    seconds: float
+    peak_kb: int
+    output: Path
+
+
+def run_tree(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[float, int]:
+    """Run argv; (wall seconds, peak RSS in KiB of the largest process in its tree).
+
+    os.wait4 reports the child's rusage including its waited-for descendants,
+    so focuswrap's align_image_stack and enfuse are counted, not just Python.
+    """
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    with proc.stderr:  # type: ignore[union-attr]
+        stderr = proc.stderr.read()  # type: ignore[union-attr]
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)  # so Popen does not wait again
+    if proc.returncode != 0:
+        raise SystemExit(f"failed ({proc.returncode}): {' '.join(argv)}\n{stderr.decode(errors='replace')[-2000:]}")
+    return seconds, usage.ru_maxrss // (1024 if sys.platform == "darwin" else 1)  # macOS counts bytes
+
+
+def shell_words(line: str, cwd: Path) -> list[str]:
+    """Split a recipe line and expand its globs in ``cwd``, sorted, as bash would."""
+    words: list[str] = []
+    for word in line.split():
+        words.extend(sorted(os.path.basename(p) for p in glob.glob(str(cwd / word))) if "*" in word else [word])
+    return words
+
+
+def fresh_folder(photos: list[Path]) -> Path:
+    """A new temporary folder holding links to the photos (the recipe's '*.jpg')."""
+    work = Path(tempfile.mkdtemp(prefix="bench."))
+    for p in photos:
+        os.symlink(p, work / p.name)
+    return work
+
+
+def run_recipe(lines: list[str], work: Path) -> Run:
+    total, peak = 0.0, 0
+    for line in lines:
+        seconds, kb = run_tree(shell_words(line, work), work)
+        total, peak = total + seconds, max(peak, kb)
+    return Run(total, peak, work / "output.tif")
+
+
+def focuswrap_argv() -> list[str]:
+    exe = Path(sys.executable).with_name("focuswrap")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "focuswrap"]
+
+
+def run_focuswrap(preset: str, photos: list[Path], work: Path, home: Path, suffix: str = "tif") -> Run:
+    out = work / f"out.{suffix}"
+    argv = focuswrap_argv() + ["stack", "--preset", preset, *map(str, photos), "-o", str(out), "--quiet", "--force"]
+    seconds, kb = run_tree(argv, work, env={**os.environ, "FOCUSWRAP_HOME": str(home)})
+    return Run(seconds, kb, out)
+
+
+def refuse_preset(name: str, home: Path) -> None:
+    """A user preset 'refuse': preset ``name`` with another fusion window, the same alignment.
+
+    Running it after ``name`` is what a photographer tuning the fusion does:
+    the aligned frames come from the cache.
+    """
+    text = presets.get(name).path.read_text(encoding="utf-8")
+    text, n = re.subn(r"(?m)^contrast_window_size\s*=\s*\d+", "contrast_window_size = 11", text)
+    if not n:
+        text = text.replace("[fuse]\n", "[fuse]\ncontrast_window_size = 11\n", 1)
+    folder = home / "config" / "presets"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "refuse.toml").write_text(text, encoding="utf-8")
+
+
+def find_photos(stack_dir: Path) -> list[Path]:
+    """The stack's JPEGs, leaving out a reference result and earlier focuswrap results."""
+    found = sorted(stack_dir.glob("*.jpg"))
+    return [p for p in found if not p.stem.startswith("reference") and not p.stem.endswith("-stacked")]
+
+
+def median_of(argv: list[str], times: int = 10) -> float:
+    samples = []
+    for _ in range(times):
+        start = time.perf_counter()
+        subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def import_offenders(top: int = 6) -> list[tuple[int, str]]:
+    """The slowest imports behind ``import focuswrap.cli`` (cumulative microseconds, module)."""
+    done = subprocess.run([sys.executable, "-X", "importtime", "-c", "import focuswrap.cli"],
+                          capture_output=True, text=True, check=True, cwd=REPO)
+    rows = []
+    for line in done.stderr.splitlines():
+        # import time:       735 |      38608 |     typer.main
+        parts = line.split("|")
+        if len(parts) == 3 and parts[1].strip().isdigit():
+            rows.append((int(parts[1]), parts[2].rstrip()))
+    return sorted(rows, reverse=True)[:top]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("stack_dir", nargs="?", type=Path, default=DEFAULT_STACK)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--preset", help="Preset to compare (default: classic, else miniature).")
+    parser.add_argument("--refuse", action="store_true", help="Also time a re-fuse on a warm aligned-frame cache.")
+    parser.add_argument("--jpg", action="store_true", help="Also time focuswrap writing JPEG.")
+    args = parser.parse_args()
+
+    photos = [p.resolve() for p in find_photos(args.stack_dir)]
+    if len(photos) < 2:
+        raise SystemExit(f"No stack in {args.stack_dir}: need two or more .jpg photos.")
+    names = {p.name for p in presets.load_all()}
+    compared = args.preset or ("classic" if "classic" in names else "miniature")
+    default = presets.DEFAULT_PRESET
+
+    cases = {"recipe": lambda w, h: run_recipe(RECIPE, w),
+             f"focuswrap {compared}": lambda w, h: run_focuswrap(compared, photos, w, h)}
+    if default != compared:
+        cases[f"focuswrap {default} (default)"] = lambda w, h: run_focuswrap(default, photos, w, h)
+    if args.jpg:
+        cases[f"focuswrap {compared} -> jpg"] = lambda w, h: run_focuswrap(compared, photos, w, h, "jpg")
+    if args.refuse:
+        cases["recipe enfuse only"] = lambda w, h: (run_recipe(RECIPE[:1], w), run_recipe(REFUSE_RECIPE, w))[1]
+        cases[f"focuswrap {compared} re-fuse"] = lambda w, h: (run_focuswrap(compared, photos, w, h),
+                                                              refuse_preset(compared, h),
+                                                              run_focuswrap("refuse", photos, w, h))[2]
+
+    print(f"{len(photos)} photos in {args.stack_dir}, {args.rounds} rounds, {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.2f} at start")
+    print("recipe:    " + "\n           ".join(RECIPE))
+    print(f"focuswrap: focuswrap stack --preset {compared} PHOTOS... -o out.tif --quiet")
+    results = {name: Measure() for name in cases}
+    for r in range(args.rounds):
+        order = list(cases) if r % 2 == 0 else list(cases)[::-1]
+        for name in order:
+            work, home = fresh_folder(photos), Path(tempfile.mkdtemp(prefix="bench-home."))
+            try:
+                run = cases[name](work, home)
+                m = results[name]
+                m.seconds.append(run.seconds)
+                m.peak_kb.append(run.peak_kb)
+                m.sharpness.append(gradient_energy(run.output))
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+                shutil.rmtree(home, ignore_errors=True)
+            print(f"  round {r + 1}: {name:34} {run.seconds:6.2f} s", flush=True)
+
+    base_t = statistics.median(results["recipe"].seconds)
+    base_s = statistics.median(results["recipe"].sharpness)
+    full_t = statistics.median(results[f"focuswrap {compared}"].seconds)
+    print(f"\n{'case':36} {'median s':>8} {'min-max s':>13} {'x recipe':>8} {'peak MiB':>8} {'sharpness':>9} {'x recipe':>8}")
+    for name, m in results.items():
+        base = full_t if name.endswith("re-fuse") else base_t
+        t = statistics.median(m.seconds)
+        s = statistics.median(m.sharpness)
+        spread = f"{min(m.seconds):.2f}-{max(m.seconds):.2f}"
+        print(f"{name:36} {t:8.2f} {spread:>13} {t / base:8.2f} {max(m.peak_kb) / 1024:8.0f} {s:9.1f} {s / base_s:8.3f}")
+    if args.refuse:
+        print(f"(the re-fuse row is compared with a full 'focuswrap {compared}' run: its second run fuses "
+              "with another contrast window and takes the aligned frames from the cache.)")
+
+    python = median_of([sys.executable, "-c", "pass"])
+    print("\nStart-up (median of 10):")
+    print(f"  python -c pass         {python * 1000:6.0f} ms")
+    for flag in ("--version", "--help"):
+        t = median_of(focuswrap_argv() + [flag])
+        print(f"  focuswrap {flag:12} {t * 1000:6.0f} ms  (+{(t - python) * 1000:.0f} ms over python)")
+    print("Slowest imports behind 'import focuswrap.cli' (cumulative):")
+    for us, module in import_offenders():
+        print(f"  {us / 1000:7.1f} ms  {module.strip()}")
+
+
+if __name__ == "__main__":
+    main()
