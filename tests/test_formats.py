@@ -757,3 +757,53 @@ def test_heic_stack_is_converted_stacked_and_keeps_its_exif(bracket, tmp_path: P
     best = max(psnr(f, truth) for f in frames)
     print(f"\nHEIC stack: {result:.1f} dB to the upright truth, best converted frame {best:.1f} dB")
     assert result > best + 3.0
+
+
+# ------------------------------------ the same through `focuswrap stack` (default preset, nona)
+
+
+def _cli(*args, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "focuswrap", "stack", *map(str, args), "-q", "--no-cache"],
+                          cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.real
+def test_cli_portrait_stack_comes_out_upright(bracket, tmp_path: Path) -> None:
+    frames = [tag_orientation(f, tmp_path / f.name, 8) for f in bracket.frames]
+    done = _cli(*frames, "-o", tmp_path / "up.jpg", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    truth = Image.open(bracket.truth).transpose(Image.Transpose.ROTATE_90)  # what orientation 8 shows
+    with Image.open(tmp_path / "up.jpg") as im:
+        assert im.getexif().get(ORIENTATION, 1) == 1 and im.size == (SIZE[1], SIZE[0])
+        assert psnr(im.convert("RGB"), truth) > max(psnr(ImageOps.exif_transpose(Image.open(f)), truth) for f in frames) + 3
+
+
+@pytest.mark.real
+def test_cli_16bit_stack_gives_a_16bit_opaque_tiff(bracket, tmp_path: Path) -> None:
+    frames = []
+    for f in bracket.frames:
+        with Image.open(f) as im:
+            path = tmp_path / f"{f.stem}.tif"
+            formats.write_tiff(path, size=im.size, samples=3, bits=16, data=to_16bit(im), exif=im.getexif())
+            frames.append(path)
+    done = _cli(*frames, "-o", tmp_path / "deep.tif", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    with Image.open(tmp_path / "deep.tif") as im:
+        assert set(im.tag_v2[258]) == {16}  # BitsPerSample: not narrowed
+    assert formats.check_fused(tmp_path / "deep.tif") is None  # None: no all-zero alpha, nothing narrowed
+
+
+@pytest.mark.real
+def test_cli_heic_stack_keeps_its_exif(bracket, tmp_path: Path, heif) -> None:
+    frames = []
+    for f in bracket.frames:
+        with Image.open(f) as im:
+            path = tmp_path / f"{f.stem}.heic"
+            im.save(path, format="HEIF", quality=95, exif=im.getexif().tobytes())
+            frames.append(path)
+    done = _cli(*frames, "-o", tmp_path / "phone.jpg", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    with Image.open(tmp_path / "phone.jpg") as im:
+        exif = im.getexif()
+        assert (exif.get(MAKE_TAG), exif.get(MODEL_TAG)) == (MAKE, MODEL)
+        assert psnr(im.convert("RGB"), Image.open(bracket.truth)) > 20
