@@ -111,7 +111,7 @@ def stack(
         print(f"# then the result is written to {plan.output}", file=sys.stderr)
         return
     reporter = display.make_reporter(quiet=quiet or as_json, verbose=verbose)
-    with reporter if hasattr(reporter, "__enter__") else _nullcontext():
+    with reporter:
         result = pipeline.stack(request, tools, reporter)
     display.print_result(result, as_json=as_json)
 
@@ -146,7 +146,7 @@ def batch_command(
     chosen = presets.get(preset or config.preset or presets.DEFAULT_PRESET)
     tools = None if dry_run else _tools(hugin_dir)  # listing the brackets needs no Hugin
     reporter = display.make_reporter(quiet=quiet or dry_run, verbose=verbose)
-    with reporter if hasattr(reporter, "__enter__") else _nullcontext():
+    with reporter:
         result = batch.run(
             folder,
             tools=tools,
@@ -168,14 +168,6 @@ def batch_command(
     batch.print_report(result, verbose=verbose)
     if result.exit_code:
         raise typer.Exit(int(result.exit_code))
-
-
-class _nullcontext:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 @app.command(epilog="Examples:\n\n  focuswrap doctor\n\n  focuswrap doctor --hugin-dir /opt/hugin/bin")
@@ -202,7 +194,7 @@ def demo(
 
     tools = _tools(hugin_dir)
     reporter = display.make_reporter(quiet=quiet, verbose=False)
-    with reporter if hasattr(reporter, "__enter__") else _nullcontext():
+    with reporter:
         outcome = demo_mod.run(folder, tools, reporter, force=force)
     print(demo_mod.summary(outcome))
 

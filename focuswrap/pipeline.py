@@ -32,6 +32,13 @@ class Reporter:
     lines; tests subclass it to record events.
     """
 
+    def __enter__(self) -> "Reporter":
+        """A reporter is a context: a live display starts and stops with it."""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
     def step(self, name: str, detail: str = "") -> None:
         """A step starts: check, align, fuse, finish."""
 
