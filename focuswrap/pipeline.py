@@ -132,13 +132,19 @@ DEBUG_PTO = "debug.pto"
 
 
 @contextlib.contextmanager
-def work_folder(*, keep: bool) -> Iterator[Path]:
-    """A private temporary folder, removed afterwards (also on error and Ctrl-C) unless ``keep``."""
+def work_folder(*, keep: bool, inside: Path | None = None) -> Iterator[Path]:
+    """A private temporary folder, removed afterwards (also on error and Ctrl-C) unless ``keep``.
+
+    ``inside`` puts it in that folder instead of the system's temporary one.
+    """
     try:
-        path = Path(tempfile.mkdtemp(prefix="focuswrap."))
+        if inside is not None:
+            inside.mkdir(parents=True, exist_ok=True)
+        path = Path(tempfile.mkdtemp(prefix="focuswrap.", dir=inside))
     except OSError as exc:
+        where = inside if inside is not None else tempfile.gettempdir()
         raise WriteFailed(
-            f"Could not create a work folder in {tempfile.gettempdir()}: {exc.strerror or exc}; "
+            f"Could not create a work folder in {where}: {exc.strerror or exc}; "
             "free some space there or point TMPDIR at another folder."
         ) from None
     try:
@@ -146,6 +152,27 @@ def work_folder(*, keep: bool) -> Iterator[Path]:
     finally:
         if not keep:
             shutil.rmtree(path, ignore_errors=True)
+
+
+def _flatpak_work(tools: Tools, photos: Sequence[Path]) -> Path | None:
+    """Where the work folder must go for a Flatpak Hugin, which sees only the home folder.
+
+    The Flatpak sandbox has its own private /tmp, so the work folder goes
+    under the user cache folder; photos outside the home folder cannot be
+    read at all, which is said before anything runs.
+    """
+    if not (tools.align.flatpak or tools.enfuse.flatpak):
+        return None
+    home = Path.home().resolve()
+    outside = [p for p in photos if home not in Path(p).resolve().parents]
+    if outside:
+        raise BadInputError(
+            f"The Flatpak Hugin can read only files under your home folder ({home}); "
+            f"{outside[0]} is outside it: copy the photos into your home folder first."
+        )
+    from focuswrap import paths
+
+    return paths.cache_dir() / "work"
 
 
 def _command(tool: Tool) -> list[str]:
@@ -501,7 +528,8 @@ def stack(request: StackRequest, tools: Tools, reporter: Reporter | None = None)
 
     # The inputs' sharpness is measured on a side thread while the tools run
     # (Pillow decodes without the GIL), so the report adds almost no time.
-    with ThreadPoolExecutor(max_workers=1) as side, work_folder(keep=request.keep_temp) as work:
+    inside = _flatpak_work(tools, files)
+    with ThreadPoolExecutor(max_workers=1) as side, work_folder(keep=request.keep_temp, inside=inside) as work:
         # Hugin reads neither HEIF nor raw: those become TIFFs in the work folder first.
         converting = sum(formats.needs_conversion(p) for p in photos)
         if converting:

@@ -308,3 +308,26 @@ def test_make_reporter_without_a_terminal_is_plain(monkeypatch) -> None:
     monkeypatch.setattr("sys.stderr", io.StringIO())
     assert type(display.make_reporter(quiet=False, verbose=False)) is display.PlainReporter
     assert type(display.make_reporter(quiet=True, verbose=False)) is display.QuietReporter
+
+
+def test_flatpak_hugin_works_under_the_home_folder(tmp_path, monkeypatch) -> None:
+    """A Flatpak Hugin has its own /tmp and sees only $HOME: the work folder goes under the user cache."""
+    import dataclasses
+
+    from focuswrap import paths, pipeline
+    from focuswrap.discovery import Tool, Tools
+    from focuswrap.errors import BadInputError
+
+    flat = Tool("align_image_stack", ("flatpak", "run", "--command=align_image_stack", "net.sourceforge.Hugin"),
+                "Flatpak (user)", "2022.0.0", flatpak=True)
+    tools = Tools(flat, dataclasses.replace(flat, name="enfuse"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    inside = tmp_path / "shots" / "a.jpg"
+    assert pipeline._flatpak_work(tools, [inside]) == paths.cache_dir() / "work"
+    with pytest.raises(BadInputError, match="home folder"):
+        pipeline._flatpak_work(tools, [Path("/elsewhere/a.jpg")])
+    plain = Tools(dataclasses.replace(flat, flatpak=False), dataclasses.replace(flat, flatpak=False))
+    assert pipeline._flatpak_work(plain, [Path("/elsewhere/a.jpg")]) is None
+    with pipeline.work_folder(keep=False, inside=tmp_path / "w") as work:
+        assert work.parent == tmp_path / "w" and work.name.startswith("focuswrap.")
+    assert not work.exists()
