@@ -272,6 +272,8 @@ def capture_time(path: Path) -> float | None:
             sub = exif.get_ifd(_EXIF_IFD)
             found = _exif_seconds(sub.get(_DATE_TIME_ORIGINAL), sub.get(_SUBSEC_TIME_ORIGINAL))
             return found if found is not None else _exif_seconds(exif.get(_DATE_TIME))
+    except Interrupted:
+        raise  # Ctrl-C is an Exception here (cli turns the signal into one): never swallow it
     except Exception:  # an unreadable photo is reported by the stack's own checks
         return None
 

@@ -62,23 +62,30 @@ def lookup(entry_key: str, into: Path) -> list[Path] | None:
     """Put the cached aligned frames into ``into`` (hard links where possible); None on a miss."""
     entry = _root() / entry_key
     meta_path = entry / _META
+    out: list[Path] = []
     try:
         meta = json.loads(meta_path.read_text())
-        names = meta["frames"]
-        out = []
-        for name in names:
+        for name in meta["frames"]:
             dst = into / name
             _link_or_copy(entry / name, dst)
             out.append(dst)
+        os.utime(meta_path)  # mark as recently used
     except (OSError, ValueError, KeyError, TypeError):
-        return None  # a miss, or an entry evicted under our feet
-    os.utime(meta_path)  # mark as recently used
+        # A miss, or an entry evicted under our feet: leave no partial set behind.
+        for f in out:
+            f.unlink(missing_ok=True)
+        return None
     return out
 
 
 def store(entry_key: str, frames: Sequence[Path], *, max_bytes: int) -> bool:
     """Publish ``frames`` under ``entry_key``; returns False when caching is off or failed."""
     if max_bytes <= 0:
+        return False
+    try:
+        if sum(f.stat().st_size for f in frames) > max_bytes:
+            return False  # would evict everything else, then itself
+    except OSError:
         return False
     root = _root()
     try:
@@ -167,6 +174,6 @@ def describe(limit_mb: int) -> str:
         [
             f"folder   {_root()}",
             f"entries  {len(found)} stack(s) of aligned frames",
-            f"size     {total / 1e6:.1f} MB of {state}",
+            f"size     {total / 2**20:.1f} MB of {state}",
         ]
     )

@@ -134,6 +134,7 @@ def batch_command(
     timeout: Optional[float] = typer.Option(None, "--timeout", min=1, help="Seconds one Hugin tool may run before it is stopped (default 1800)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Also show the exact commands and the tools' full output."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Neither reuse nor keep aligned frames in the cache."),
     hugin_dir: Optional[Path] = HUGIN_DIR,
 ) -> None:
     """Stack every focus bracket in a folder, one result per bracket, with a summary at the end."""
@@ -164,6 +165,8 @@ def batch_command(
             timeout=timeout or config.timeout,
             keep_temp=keep_temp,
             verbose_tools=not quiet,
+            use_cache=not no_cache,
+            cache_max_bytes=config.cache_max_mb * 1024 * 1024,
         )
     batch.print_report(result, verbose=verbose)
     if result.exit_code:

@@ -41,7 +41,7 @@ from typing import Any, Union
 from PIL import Image
 
 from focuswrap import inputs
-from focuswrap.errors import BadInputError, WriteFailed
+from focuswrap.errors import BadInputError, Interrupted, WriteFailed
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -181,6 +181,8 @@ def frame_orientation(path: PathLike) -> int:
                 return _FLIP_TO_EXIF.get(int(raw.sizes.flip), 1)
         with Image.open(path) as im:
             value = int(im.getexif().get(_ORIENTATION, 1))
+    except Interrupted:
+        raise
     except Exception:  # noqa: BLE001 - unreadable metadata: the pixels are shown as stored
         return 1
     return value if 1 <= value <= 8 else 1
@@ -413,6 +415,8 @@ def read_metadata(path: PathLike) -> tuple[Image.Exif | None, bytes | None]:
                 exif.get_ifd(_EXIF_IFD)  # load the sub-IFDs while the file is open
                 exif.get_ifd(_GPS_IFD)
             return (exif if len(exif) else None), icc
+    except Interrupted:
+        raise  # Ctrl-C is an Exception here (cli turns the signal into one): never swallow it
     except Exception:  # noqa: BLE001 - any broken metadata: carry none
         return None, None
 

@@ -20,6 +20,11 @@ from PIL import Image
 from focuswrap import formats
 from focuswrap.errors import OutputExistsError, WriteFailed
 
+# The process umask, read once: os.umask can only be read by setting it, which
+# would race with other threads (batch --jobs) writing files meanwhile.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 JPEG_QUALITY = 95
 
 
@@ -98,9 +103,7 @@ def deliver(
         tmp = Path(tmp_name)
         os.close(fd)
         # mkstemp makes the file private (0600); a photo gets the usual permissions.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        os.chmod(tmp, 0o666 & ~_UMASK)
         _encode(fused, tmp, fmt, first_input, orientation)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())

@@ -187,8 +187,8 @@ def _command(tool: Tool) -> list[str]:
     return [program, *rest]
 
 
-def prepare(request: StackRequest) -> tuple[list[inputs.Photo], Path, str]:
-    """Check photos and output before any tool runs: (photos, output, format)."""
+def prepare(request: StackRequest) -> tuple[list[inputs.Photo], Path, str, Path | None]:
+    """Check photos and outputs before any tool runs: (photos, output, format, map path)."""
     given = [Path(p) for p in request.inputs]
     # "shots/*.jpg" run twice picks up the first run's IMG_1-stacked.jpg: leave earlier results out.
     earlier = [p for p in given if p.stem.endswith(STACKED_SUFFIX)]
@@ -199,11 +199,12 @@ def prepare(request: StackRequest) -> tuple[list[inputs.Photo], Path, str]:
     paths = [p.path for p in photos]
     output = request.output if request.output is not None else inputs.default_output(paths[0])
     output = inputs.check_output(output, paths, force=request.force)
+    map_path = None
     if request.map_output is not None:
         if request.map_output.suffix.lower() != ".png":
             raise BadInputError(f"The contribution map is a PNG picture: name it with .png, not {request.map_output.name}.")
-        request.map_output = inputs.check_output(request.map_output, [*paths, output], force=request.force)
-    return photos, output, inputs.output_format(output)
+        map_path = inputs.check_output(request.map_output, [*paths, output], force=request.force)
+    return photos, output, inputs.output_format(output), map_path
 
 
 @dataclass(frozen=True)
@@ -256,7 +257,7 @@ def align_commands(
 
 def plan(request: StackRequest, tools: Tools) -> Plan:
     """The commands, exactly as :func:`stack` would run them first, in a placeholder work folder."""
-    photos, output, _fmt = prepare(request)
+    photos, output, _fmt, _map = prepare(request)
     work = Path(tempfile.gettempdir()) / "focuswrap.XXXXXXXX"
     files = [p.path for p in photos]
     commands = align_commands(
@@ -264,13 +265,7 @@ def plan(request: StackRequest, tools: Tools) -> Plan:
         verbose=request.verbose_tools, keep_temp=request.keep_temp,
     )
     align_argv, remap_argv = commands.align, commands.remap
-    fuse_argv = enfuse.build_argv(
-        command=_command(tools.enfuse),
-        options=request.preset.preset.fuse,
-        inputs=commands.frames,
-        output=work / enfuse.FUSED,
-        save_masks=contribution.save_masks_arg() if request.map_output else None,
-    )
+    fuse_argv = fuse_command(request, tools, commands.frames, work)
     return Plan(files, output, align_argv, fuse_argv, remap_argv)
 
 
@@ -354,6 +349,7 @@ def run_alignment(
             current.options, tools, files, work, verbose=request.verbose_tools, keep_temp=request.keep_temp
         )
         argv, remap_argv = commands.align, commands.remap
+        ran = argv  # the command the failure report shows: nona's when nona failed
         attempts.append(current)
         reporter.attempt(current, limit)
         reporter.command(argv)
@@ -365,6 +361,7 @@ def run_alignment(
             current.seconds = done.seconds
             if diag.id == "ok" and remap_argv is not None:
                 reporter.command(remap_argv)
+                ran = remap_argv
                 done = proc.run(remap_argv, cwd=work, timeout=request.timeout, on_line=progress)
                 current.seconds += done.seconds
                 if done.returncode != 0:
@@ -390,7 +387,7 @@ def run_alignment(
             failure = AlignmentFailed(
                 f"Alignment failed after {len(attempts)} attempt{'s' if len(attempts) != 1 else ''}: {diag.explanation}",
                 attempts=attempts,
-                argv=argv,
+                argv=ran,
                 returncode=done.returncode,
                 stdout=done.stdout,
                 stderr=done.stderr,
@@ -408,18 +405,23 @@ def run_alignment(
         )
 
 
+def fuse_command(request: StackRequest, tools: Tools, frames: Sequence[Path], work: Path) -> list[str]:
+    """enfuse's argv: the preset's fusion options, the frames, WORK/fused.tif (and masks for --map)."""
+    return enfuse.build_argv(
+        command=_command(tools.enfuse),
+        options=request.preset.preset.fuse,
+        inputs=frames,
+        output=work / enfuse.FUSED,
+        save_masks=contribution.save_masks_arg() if request.map_output else None,
+    )
+
+
 def run_fusion(
     request: StackRequest, tools: Tools, aligned: list[Path], work: Path, reporter: Reporter
 ) -> Path:
     """Fuse the aligned frames into work/fused.tif; fusion problems are not retried."""
     fused = work / enfuse.FUSED
-    argv = enfuse.build_argv(
-        command=_command(tools.enfuse),
-        options=request.preset.preset.fuse,
-        inputs=aligned,
-        output=fused,
-        save_masks=contribution.save_masks_arg() if request.map_output else None,
-    )
+    argv = fuse_command(request, tools, aligned, work)
     reporter.command(argv)
     try:
         done = proc.run(argv, cwd=work, timeout=request.timeout, on_line=_fuse_progress(reporter, len(aligned)))
@@ -433,10 +435,13 @@ def run_fusion(
         raise failure
     from PIL import Image
 
-    with Image.open(aligned[-1]) as im:  # a remapped TIFF (the first may be the photo itself)
-        size = im.size
-    # enfuse can exit 0 and write nothing usable, or a fully transparent picture.
-    problem = _check_written([fused], size) or formats.check_fused(fused)
+    try:
+        with Image.open(aligned[-1]) as im:  # a remapped TIFF (the first may be the photo itself)
+            size = im.size
+        # enfuse can exit 0 and write nothing usable, or a fully transparent picture.
+        problem = _check_written([fused], size) or formats.check_fused(fused)
+    except (OSError, Image.DecompressionBombError) as exc:  # unreadable, truncated
+        problem = f"its result cannot be read ({exc})"
     if problem is not None:
         raise FusionFailed(f"enfuse exited 0 but {problem}.", argv=argv, returncode=done.returncode,
                            stdout=done.stdout, stderr=done.stderr, hint=diagnose.final_advice("output-not-written"))
@@ -467,11 +472,10 @@ def _aligned_frames(
     return aligned, attempts, False
 
 
-def _deliver_map(request: StackRequest, work: Path, files: list[Path]) -> Path | None:
+def _deliver_map(target: Path | None, work: Path, files: list[Path]) -> Path | None:
     """Build the contribution map into a temporary file beside it, then move it into place."""
-    if request.map_output is None:
+    if target is None:
         return None
-    target = request.map_output
     part = target.with_name(f".{target.name}.{os.getpid()}.focuswrap-part")
     try:
         contribution.build(work, [f.name for f in files], part)
@@ -516,7 +520,7 @@ def stack(request: StackRequest, tools: Tools, reporter: Reporter | None = None)
     t0 = time.monotonic()
     n = len(request.inputs)
     reporter.step("check", f"{n} photo{'s' if n != 1 else ''}")
-    photos, output, fmt = prepare(request)
+    photos, output, fmt, map_target = prepare(request)
     files = [p.path for p in photos]
     given = [Path(p).absolute() for p in request.inputs]
     left_out = [p for p in given if p not in files]
@@ -529,7 +533,9 @@ def stack(request: StackRequest, tools: Tools, reporter: Reporter | None = None)
     # The inputs' sharpness is measured on a side thread while the tools run
     # (Pillow decodes without the GIL), so the report adds almost no time.
     inside = _flatpak_work(tools, files)
-    with ThreadPoolExecutor(max_workers=1) as side, work_folder(keep=request.keep_temp, inside=inside) as work:
+    # The work folder is the outer context: the side thread (which may read
+    # converted frames from it) is finished before the folder is removed.
+    with work_folder(keep=request.keep_temp, inside=inside) as work, ThreadPoolExecutor(max_workers=1) as side:
         # Hugin reads neither HEIF nor raw: those become TIFFs in the work folder first.
         converting = sum(formats.needs_conversion(p) for p in photos)
         if converting:
@@ -556,18 +562,20 @@ def stack(request: StackRequest, tools: Tools, reporter: Reporter | None = None)
                 # The .pto may be missing: align_image_stack may stop before writing it.
                 kept = f"The work folder is kept for inspection: {work} ({DEBUG_PTO} there, if written, opens in Hugin)."
                 exc.hint = f"{exc.hint}\n{kept}" if exc.hint else kept
-            raise
-        finally:
             input_sharpness.cancel()
+            raise
+        except BaseException:  # Ctrl-C, or an error: do not start measuring now
+            input_sharpness.cancel()
+            raise
 
         t = time.monotonic()
         reporter.step("finish", str(output))
         size = out_mod.deliver(fused, output, fmt=fmt, first_input=files[0], force=request.force,
                                orientation=photos[0].orientation)
-        map_path = _deliver_map(request, work, files)
+        map_path = _deliver_map(map_target, work, files)
         try:
             report = sharpness.report(fused, input_sharpness.result(), [f.name for f in files], factor=REPORT_SCALE)
-        except (OSError, ValueError) as exc:  # the result is written; a failed measurement is no failure
+        except Exception as exc:  # noqa: BLE001 - the result is written; a failed measurement is no failure
             reporter.note(f"Could not measure sharpness: {exc}")
             report = None
         seconds["finish"] = time.monotonic() - t
