@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from focuswrap import inputs, pipeline, proc
+from focuswrap import display, inputs, pipeline, proc
 from focuswrap.discovery import Tools
 from focuswrap.errors import (
     AlignmentFailed,
@@ -36,7 +36,6 @@ from focuswrap.errors import (
     FocuswrapError,
     FusionFailed,
     Interrupted,
-    ToolFailed,
 )
 from focuswrap.pipeline import Attempt, Reporter, StackRequest, StackResult
 from focuswrap.presets import NamedPreset
@@ -782,10 +781,8 @@ def print_report(
     for o in result.failures:
         assert o.error is not None
         print(f"focuswrap: error: {o.group.name}: {o.error.message}", file=err)
-        if o.error.hint:
-            print(_indent(o.error.hint), file=err)
-        if isinstance(o.error, ToolFailed) and (verbose or o.error.unknown):
-            print(_indent(o.error.details()), file=err)
+        for block in display.failure_lines(o.error, verbose=verbose):
+            print(_indent(block), file=err)
     if result.interrupted:
         print(
             "focuswrap: interrupted; the finished results are kept, the unfinished stacks left nothing behind.",

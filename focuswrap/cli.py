@@ -301,16 +301,8 @@ def main() -> None:
 
 
 def _report_error(exc: FocuswrapError) -> None:
-    from focuswrap.errors import AlignmentFailed, ToolFailed
+    from focuswrap.display import failure_lines
 
     print(f"focuswrap: error: {exc.message}", file=sys.stderr)
-    if isinstance(exc, AlignmentFailed) and exc.attempts:
-        from focuswrap.display import attempts_table
-
-        print("Attempts:\n" + attempts_table(exc.attempts), file=sys.stderr)
-    if isinstance(exc, ToolFailed) and (_verbose or exc.unknown):
-        # An unknown failure is never swallowed: show the command and the tool's last lines
-        # (before the hint, whose advice for "unknown" points at them "above").
-        print(exc.details(), file=sys.stderr)
-    if exc.hint:
-        print(exc.hint, file=sys.stderr)
+    for block in failure_lines(exc, verbose=_verbose):
+        print(block, file=sys.stderr)

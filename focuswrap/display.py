@@ -213,3 +213,22 @@ def attempts_table(attempts: Sequence[Attempt]) -> str:
         rows.append((str(a.number), " ".join(option_flags(a.options)), a.diagnosis.id if a.diagnosis else "?"))
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     return "\n".join("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+
+
+def failure_lines(exc, *, verbose: bool) -> list[str]:
+    """What follows a failure's one-line message: attempts table, tool output, advice.
+
+    A failure no diagnosis explains is never swallowed: the command and the
+    tool's last lines come (before the advice, which points at them "above")
+    even without ``verbose``.
+    """
+    from focuswrap.errors import AlignmentFailed, ToolFailed
+
+    lines: list[str] = []
+    if isinstance(exc, AlignmentFailed) and exc.attempts:
+        lines.append("Attempts:\n" + attempts_table(exc.attempts))
+    if isinstance(exc, ToolFailed) and (verbose or exc.unknown):
+        lines.append(exc.details())
+    if exc.hint:
+        lines.append(exc.hint)
+    return lines
