@@ -14,6 +14,7 @@ import mmap
 import os
 import re
 import stat
+import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -209,15 +210,21 @@ def _open_binary(path: PathLike) -> BinaryIO:
     return open(path, "rb")
 
 
+# Pillow's limit is one global: threads (batch --jobs, the sharpness thread)
+# take turns, so that every save is matched by its own restore.
+_BOMB_LOCK = threading.RLock()  # re-entrant: a guarded block may call another
+
+
 @contextmanager
 def _no_bomb_guard() -> Iterator[None]:
     """Let Pillow open very large photos: the guard is for decoding, and we only read headers."""
-    saved = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = None
-    try:
-        yield
-    finally:
-        Image.MAX_IMAGE_PIXELS = saved
+    with _BOMB_LOCK:
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
 
 
 def _jpeg_scan_start(data: mmap.mmap) -> int | None:
