@@ -53,11 +53,12 @@ def _root(
     """Focus-stack photos with Hugin's align_image_stack and enfuse."""
 
 
-def _tools(hugin_dir: Optional[Path]):
+def _tools(hugin_dir: Optional[Path], config=None):
+    """Find both Hugin tools (``config``: the already loaded config.toml, if the command has it)."""
     from focuswrap import discovery
     from focuswrap.config import load_config
 
-    config = load_config()
+    config = config or load_config()
     return discovery.find_tools(hugin_dir=hugin_dir, config_hugin_dir=config.hugin_dir)
 
 
@@ -104,7 +105,7 @@ def stack(
         cache_max_bytes=config.cache_max_mb * 1024 * 1024,
         map_output=map_output,
     )
-    tools = _tools(hugin_dir)
+    tools = _tools(hugin_dir, config)
     if dry_run:
         plan = pipeline.plan(request, tools)
         print("\n".join(plan.shell_lines()))
@@ -145,7 +146,7 @@ def batch_command(
 
     config = load_config()
     chosen = presets.get(preset or config.preset or presets.DEFAULT_PRESET)
-    tools = None if dry_run else _tools(hugin_dir)  # listing the brackets needs no Hugin
+    tools = None if dry_run else _tools(hugin_dir, config)  # listing the brackets needs no Hugin
     reporter = display.make_reporter(quiet=quiet or dry_run, verbose=verbose)
     with reporter:
         result = batch.run(
