@@ -37,6 +37,15 @@ app.add_typer(presets_app, name="presets")
 HUGIN_DIR = typer.Option(None, "--hugin-dir", help="Folder holding align_image_stack and enfuse (else FOCUSWRAP_HUGIN_DIR, config.toml, PATH, the usual install places).", file_okay=False)
 
 
+# Options several commands share, declared once.
+PRESET = typer.Option(None, "-p", "--preset", help="Preset name (see 'focuswrap presets list'). Default: miniature.")
+NO_RETRY = typer.Option(False, "--no-retry", help="Do not climb the preset's fallback ladder when alignment fails.")
+MAX_ATTEMPTS = typer.Option(None, "--max-attempts", min=1, help="At most this many alignment attempts per stack.")
+TIMEOUT = typer.Option(None, "--timeout", min=1, help="Seconds one Hugin tool may run before it is stopped (default 1800).")
+QUIET = typer.Option(False, "--quiet", "-q", help="No progress output.")
+VERBOSE = typer.Option(False, "--verbose", "-v", help="Also show the exact commands and the tools' full output.")
+NO_CACHE = typer.Option(False, "--no-cache", help="Neither reuse nor keep aligned frames in the cache.")
+
 _verbose = False  # set by --verbose: failure reports then include the tools' output
 
 
@@ -53,6 +62,25 @@ def _root(
     """Focus-stack photos with Hugin's align_image_stack and enfuse."""
 
 
+def _stack_options(config, *, no_retry: bool, max_attempts, timeout, quiet: bool, no_cache: bool) -> dict:
+    """The StackRequest fields `stack` and `batch` set alike, from their options and config.toml."""
+    return dict(
+        retry=not no_retry,
+        max_attempts=max_attempts,
+        timeout=timeout or config.timeout,
+        verbose_tools=not quiet,
+        use_cache=not no_cache,
+        cache_max_bytes=config.cache_max_mb * 1024 * 1024,
+    )
+
+
+def _preset(name: Optional[str], config):
+    """The preset asked for, else config.toml's, else the default."""
+    from focuswrap import presets
+
+    return presets.get(name or config.preset or presets.DEFAULT_PRESET)
+
+
 def _tools(hugin_dir: Optional[Path], config=None):
     """Find both Hugin tools (``config``: the already loaded config.toml, if the command has it)."""
     from focuswrap import discovery
@@ -67,20 +95,20 @@ def _tools(hugin_dir: Optional[Path], config=None):
 def stack(
     photos: List[Path] = typer.Argument(..., help="The photos of one focus bracket (two or more).", show_default=False, metavar="PHOTOS..."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Result file (.jpg, .tif, .png). Default: next to the first photo, named FIRST-stacked.EXT."),
-    preset: Optional[str] = typer.Option(None, "-p", "--preset", help="Preset name (see 'focuswrap presets list'). Default: miniature."),
+    preset: Optional[str] = PRESET,
     force: bool = typer.Option(False, "--force", "-f", help="Replace the output file if it exists."),
     dry_run: bool = typer.Option(False, "--dry-run", "-n", help="Print the exact commands, run nothing."),
     keep_temp: bool = typer.Option(False, "--keep-temp", help="Keep the work folder (aligned frames, debug.pto) for inspection."),
     keep_order: bool = typer.Option(False, "--keep-order", help="Use the photos in the order given (default: natural name order)."),
-    no_retry: bool = typer.Option(False, "--no-retry", help="Do not climb the preset's fallback ladder when alignment fails."),
-    max_attempts: Optional[int] = typer.Option(None, "--max-attempts", min=1, help="At most this many alignment attempts."),
-    timeout: Optional[float] = typer.Option(None, "--timeout", min=1, help="Seconds one Hugin tool may run before it is stopped (default 1800)."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Also show the exact commands and the tools' full output."),
+    no_retry: bool = NO_RETRY,
+    max_attempts: Optional[int] = MAX_ATTEMPTS,
+    timeout: Optional[float] = TIMEOUT,
+    quiet: bool = QUIET,
+    verbose: bool = VERBOSE,
     as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object (see docs/json.md)."),
     map_output: Optional[Path] = typer.Option(None, "--map", help="Also write a PNG showing which photo each part of the result came from."),
     crop: Optional[bool] = typer.Option(None, "--crop/--no-crop", help="Crop to the area every photo covers (default: as the preset says)."),
-    no_cache: bool = typer.Option(False, "--no-cache", help="Neither reuse nor keep aligned frames in the cache."),
+    no_cache: bool = NO_CACHE,
     hugin_dir: Optional[Path] = HUGIN_DIR,
 ) -> None:
     """Stack photos focused at different distances into one sharp image."""
@@ -92,18 +120,13 @@ def stack(
     config = load_config()
     request = pipeline.StackRequest(
         inputs=photos,
-        preset=presets.with_crop(presets.get(preset or config.preset or presets.DEFAULT_PRESET), crop),
+        preset=presets.with_crop(_preset(preset, config), crop),
         output=output,
         force=force,
         keep_temp=keep_temp,
         keep_order=keep_order,
-        retry=not no_retry,
-        max_attempts=max_attempts,
-        timeout=timeout or config.timeout,
-        verbose_tools=not quiet,
-        use_cache=not no_cache,
-        cache_max_bytes=config.cache_max_mb * 1024 * 1024,
         map_output=map_output,
+        **_stack_options(config, no_retry=no_retry, max_attempts=max_attempts, timeout=timeout, quiet=quiet, no_cache=no_cache),
     )
     tools = _tools(hugin_dir, config)
     if dry_run:
@@ -125,27 +148,27 @@ def batch_command(
     group_by: str = typer.Option("auto", "--group-by", help="How photos form brackets: names (Open Camera IMG_date_time_N), folders (one per subfolder), time (pauses in capture time), or auto: folders if a subfolder holds photos, else names, else time."),
     gap: float = typer.Option(5.0, "--gap", help="With time grouping: seconds between two photos that start a new bracket."),
     fmt: str = typer.Option("jpg", "--format", help="Result format: jpg, tif or png."),
-    preset: Optional[str] = typer.Option(None, "-p", "--preset", help="Preset name (see 'focuswrap presets list'). Default: miniature."),
+    preset: Optional[str] = PRESET,
     force: bool = typer.Option(False, "--force", "-f", help="Stack again even where the result is up to date."),
     dry_run: bool = typer.Option(False, "--dry-run", "-n", help="List the brackets found and the results they would give; run nothing."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Stacks to run at once (each needs its own memory for its frames)."),
     keep_temp: bool = typer.Option(False, "--keep-temp", help="Keep each stack's work folder for inspection."),
-    no_retry: bool = typer.Option(False, "--no-retry", help="Do not climb the preset's fallback ladder when alignment fails."),
-    max_attempts: Optional[int] = typer.Option(None, "--max-attempts", min=1, help="At most this many alignment attempts per stack."),
-    timeout: Optional[float] = typer.Option(None, "--timeout", min=1, help="Seconds one Hugin tool may run before it is stopped (default 1800)."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Also show the exact commands and the tools' full output."),
-    no_cache: bool = typer.Option(False, "--no-cache", help="Neither reuse nor keep aligned frames in the cache."),
+    no_retry: bool = NO_RETRY,
+    max_attempts: Optional[int] = MAX_ATTEMPTS,
+    timeout: Optional[float] = TIMEOUT,
+    quiet: bool = QUIET,
+    verbose: bool = VERBOSE,
+    no_cache: bool = NO_CACHE,
     hugin_dir: Optional[Path] = HUGIN_DIR,
 ) -> None:
     """Stack every focus bracket in a folder, one result per bracket, with a summary at the end."""
     global _verbose
     _verbose = verbose
-    from focuswrap import batch, display, presets
+    from focuswrap import batch, display
     from focuswrap.config import load_config
 
     config = load_config()
-    chosen = presets.get(preset or config.preset or presets.DEFAULT_PRESET)
+    chosen = _preset(preset, config)
     tools = None if dry_run else _tools(hugin_dir, config)  # listing the brackets needs no Hugin
     reporter = display.make_reporter(quiet=quiet or dry_run, verbose=verbose)
     with reporter:
@@ -161,13 +184,8 @@ def batch_command(
             jobs=jobs,
             dry_run=dry_run,
             reporter=reporter,
-            retry=not no_retry,
-            max_attempts=max_attempts,
-            timeout=timeout or config.timeout,
             keep_temp=keep_temp,
-            verbose_tools=not quiet,
-            use_cache=not no_cache,
-            cache_max_bytes=config.cache_max_mb * 1024 * 1024,
+            **_stack_options(config, no_retry=no_retry, max_attempts=max_attempts, timeout=timeout, quiet=quiet, no_cache=no_cache),
         )
     batch.print_report(result, verbose=verbose)
     if result.exit_code:
@@ -189,7 +207,7 @@ def doctor(hugin_dir: Optional[Path] = HUGIN_DIR) -> None:
 def demo(
     folder: Path = typer.Argument(Path("focuswrap-demo"), help="Where to write the synthetic photos and the result."),
     force: bool = typer.Option(False, "--force", "-f", help="Replace an earlier demo result."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    quiet: bool = QUIET,
     hugin_dir: Optional[Path] = HUGIN_DIR,
 ) -> None:
     """Render a synthetic focus bracket, stack it with the real tools, and say how well it went."""
