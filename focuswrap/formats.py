@@ -591,19 +591,27 @@ def set_tiff_orientation(path: PathLike, orientation: int) -> None:
 # ------------------------------------------------------------------ checks
 
 
-def check_fused(fused: Path) -> str | None:
+def load_fused(fused: Path) -> Image.Image:
+    """enfuse's result, decoded once: checked, measured and (for JPEG/PNG) encoded from memory."""
+    with Image.open(fused) as im:
+        im.load()
+        return im
+
+
+def check_fused(fused: Path | Image.Image) -> str | None:
     """Why enfuse's result is unusable although written, or None.
 
     enfuse 4.2 writes an all-zero alpha channel (a fully transparent picture)
     when asked for an output narrower than its 16-bit inputs (``-d 8``); a
     user's extra_args can ask for that.  Pillow reads 16-bit alpha by its high
     byte, so "all zero" here means below 1/256: invisible either way.
+    ``fused`` is the file or the picture :func:`load_fused` read from it.
     """
-    with Image.open(fused) as im:
-        if "A" not in im.getbands():
-            return None
-        im.load()
-        low, high = im.getchannel("A").getextrema()
+    im = load_fused(fused) if isinstance(fused, Path) else fused
+    if "A" not in im.getbands():
+        return None
+    low, high = im.getchannel("A").getextrema()
     if high == 0:
-        return f"{fused.name} is fully transparent (its alpha channel is all zero)"
+        name = fused.name if isinstance(fused, Path) else Path(getattr(im, "filename", "") or "the result").name
+        return f"{name} is fully transparent (its alpha channel is all zero)"
     return None

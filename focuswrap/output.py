@@ -9,6 +9,7 @@ appeared in the meantime (two runs racing for the same name).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
@@ -43,8 +44,11 @@ def _to_8bit(im: Image.Image) -> Image.Image:
     return im
 
 
-def _encode(fused: Path, dest: Path, fmt: str, first_input: Path, orientation: int) -> None:
-    """Write ``fused`` (enfuse's TIFF, in the frames' stored orientation) into ``dest`` as ``fmt``, upright."""
+def _encode(fused: Path, dest: Path, fmt: str, first_input: Path, orientation: int, image: Image.Image | None) -> None:
+    """Write ``fused`` (enfuse's TIFF, in the frames' stored orientation) into ``dest`` as ``fmt``, upright.
+
+    ``image``, when given, is ``fused`` already decoded (it is not decoded again).
+    """
     if fmt == "TIFF":
         # enfuse's own TIFF keeps its full bit depth and alpha: copy it as is,
         # and say which way up it is (Pillow cannot turn 16-bit RGB pixels).
@@ -53,7 +57,7 @@ def _encode(fused: Path, dest: Path, fmt: str, first_input: Path, orientation: i
             formats.set_tiff_orientation(dest, orientation)
         return
     exif, icc = formats.read_metadata(first_input)
-    with Image.open(fused) as im:
+    with contextlib.nullcontext(image) if image is not None else Image.open(fused) as im:
         im.load()
         # The pixels are turned upright here, so the copied EXIF says 1: no
         # viewer, whether it honours the tag or not, can show it sideways.
@@ -83,12 +87,14 @@ def _sync_folder(folder: Path) -> None:
 
 
 def deliver(
-    fused: Path, output: Path, *, fmt: str, first_input: Path, force: bool, orientation: int | None = None
+    fused: Path, output: Path, *, fmt: str, first_input: Path, force: bool, orientation: int | None = None,
+    image: Image.Image | None = None,
 ) -> int:
     """Write the result to ``output`` atomically, upright; returns its size in bytes.
 
     ``orientation`` is the EXIF orientation of the frames Hugin stacked
     (``photos[0].orientation``); None reads it from ``first_input``.
+    ``image`` is ``fused`` already decoded, if the caller has it.
     Any failure (also Ctrl-C) removes the temporary file and leaves an earlier
     ``output`` exactly as it was.
     """
@@ -104,7 +110,7 @@ def deliver(
         os.close(fd)
         # mkstemp makes the file private (0600); a photo gets the usual permissions.
         os.chmod(tmp, 0o666 & ~_UMASK)
-        _encode(fused, tmp, fmt, first_input, orientation)
+        _encode(fused, tmp, fmt, first_input, orientation, image)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         if force:

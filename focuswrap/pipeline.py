@@ -16,13 +16,16 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 from focuswrap import cache, contribution, diagnose, discovery, formats, inputs, proc
 from focuswrap.discovery import Tool, Tools
 from focuswrap.errors import AlignmentFailed, BadInputError, FusionFailed, ToolTimeout, WriteFailed
 from focuswrap.hugin import align, enfuse, nona
 from focuswrap.presets import AlignOptions, NamedPreset, Rung
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 
 class Reporter:
@@ -418,8 +421,12 @@ def fuse_command(request: StackRequest, tools: Tools, frames: Sequence[Path], wo
 
 def run_fusion(
     request: StackRequest, tools: Tools, aligned: list[Path], work: Path, reporter: Reporter
-) -> Path:
-    """Fuse the aligned frames into work/fused.tif; fusion problems are not retried."""
+) -> tuple[Path, "Image.Image"]:
+    """Fuse the aligned frames into work/fused.tif; fusion problems are not retried.
+
+    Returns the file and the picture in it, decoded once here for the checks,
+    the sharpness report and the JPEG/PNG encoder.
+    """
     fused = work / enfuse.FUSED
     argv = fuse_command(request, tools, aligned, work)
     reporter.command(argv)
@@ -439,13 +446,16 @@ def run_fusion(
         with Image.open(aligned[-1]) as im:  # a remapped TIFF (the first may be the photo itself)
             size = im.size
         # enfuse can exit 0 and write nothing usable, or a fully transparent picture.
-        problem = _check_written([fused], size) or formats.check_fused(fused)
+        problem = _check_written([fused], size)
+        if problem is None:
+            image = formats.load_fused(fused)
+            problem = formats.check_fused(image)
     except (OSError, Image.DecompressionBombError) as exc:  # unreadable, truncated
         problem = f"its result cannot be read ({exc})"
     if problem is not None:
         raise FusionFailed(f"enfuse exited 0 but {problem}.", argv=argv, returncode=done.returncode,
                            stdout=done.stdout, stderr=done.stderr, hint=diagnose.final_advice("output-not-written"))
-    return fused
+    return fused, image
 
 
 def _aligned_frames(
@@ -555,7 +565,7 @@ def stack(request: StackRequest, tools: Tools, reporter: Reporter | None = None)
 
             t = time.monotonic()
             reporter.step("fuse", f"{len(aligned)} aligned frames")
-            fused = run_fusion(request, tools, aligned, work, reporter)
+            fused, image = run_fusion(request, tools, aligned, work, reporter)
             seconds["fuse"] = time.monotonic() - t
         except (AlignmentFailed, FusionFailed) as exc:
             if request.keep_temp:
@@ -570,11 +580,19 @@ def stack(request: StackRequest, tools: Tools, reporter: Reporter | None = None)
 
         t = time.monotonic()
         reporter.step("finish", str(output))
-        size = out_mod.deliver(fused, output, fmt=fmt, first_input=files[0], force=request.force,
-                               orientation=photos[0].orientation)
-        map_path = _deliver_map(map_target, work, files)
+        # The result is measured on the side thread (after the inputs) while it is written.
+        result_report = side.submit(
+            lambda: sharpness.report(image, input_sharpness.result(), [f.name for f in files], factor=REPORT_SCALE)
+        )
         try:
-            report = sharpness.report(fused, input_sharpness.result(), [f.name for f in files], factor=REPORT_SCALE)
+            size = out_mod.deliver(fused, output, fmt=fmt, first_input=files[0], force=request.force,
+                                   orientation=photos[0].orientation, image=image)
+            map_path = _deliver_map(map_target, work, files)
+        except BaseException:
+            result_report.cancel()
+            raise
+        try:
+            report = result_report.result()
         except Exception as exc:  # noqa: BLE001 - the result is written; a failed measurement is no failure
             reporter.note(f"Could not measure sharpness: {exc}")
             report = None

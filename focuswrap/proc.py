@@ -105,6 +105,12 @@ def stop(child: subprocess.Popen, grace: float = TERMINATE_GRACE) -> None:
         child.wait()
 
 
+def _expire(child: subprocess.Popen, expired: threading.Event) -> None:
+    """The timeout timer: mark the run as timed out and stop the child (the waiting thread then returns)."""
+    expired.set()
+    stop(child)
+
+
 def run(
     argv: Sequence[str],
     *,
@@ -160,10 +166,20 @@ def run(
         # while the reader threads start still stops the child.
         for t in pumps:
             t.start()
+        expired = threading.Event()
+        timer = None
+        if timeout is not None:
+            # A blocking wait returns the moment the child exits; Popen.wait(timeout)
+            # polls with sleeps of up to 50 ms, which every run would pay.
+            timer = threading.Timer(timeout, _expire, args=(child, expired))
+            timer.daemon = True
+            timer.start()
         try:
-            returncode = child.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            stop(child)
+            returncode = child.wait()
+        finally:
+            if timer is not None:
+                timer.cancel()
+        if expired.is_set():
             for t in pumps:
                 t.join(timeout=2)
             raise ToolTimeout(
