@@ -34,10 +34,19 @@ def run(folder: Path, tools: Tools, reporter: pipeline.Reporter, *, force: bool 
         force=force,
     )
     result = pipeline.stack(request, tools, reporter)
-    # Gain cannot see a misalignment; the distance to the truth can.
-    per_frame = {f.name: sharpness.psnr(f, stack.truth) for f in stack.frames}
+    # Gain cannot see a misalignment; the distance to the truth can.  Where -C
+    # cropped the result, frames and truth are compared over the same area.
+    from PIL import Image
+
+    box = result.crop or (0, 0, *SIZE)
+    with Image.open(stack.truth) as truth:
+        truth = truth.crop(box)
+    per_frame = {}
+    for f in stack.frames:
+        with Image.open(f) as frame:
+            per_frame[f.name] = sharpness.psnr(frame.crop(box), truth)
     best = max(per_frame, key=per_frame.__getitem__)
-    return DemoOutcome(stack, result, sharpness.psnr(result.output, stack.truth), per_frame[best], best)
+    return DemoOutcome(stack, result, sharpness.psnr(result.output, truth), per_frame[best], best)
 
 
 def summary(outcome: DemoOutcome) -> str:

@@ -598,6 +598,24 @@ def load_fused(fused: Path) -> Image.Image:
         return im
 
 
+def layer_offset(image: Image.Image) -> tuple[int, int]:
+    """Where a Hugin-written TIFF sits on the canvas, in pixels (its XPOSITION/YPOSITION tags).
+
+    nona writes cropped frames with their place on the canvas, and enfuse
+    keeps it in its result.  The positions are in the unit of the
+    resolution tags, so position x resolution is pixels.  (0, 0) without them.
+    """
+    tags = getattr(image, "tag_v2", None)
+    if tags is None:
+        return (0, 0)
+    try:
+        x = float(tags.get(286, 0)) * float(tags.get(282, 0) or 0)
+        y = float(tags.get(287, 0)) * float(tags.get(283, 0) or 0)
+    except (TypeError, ValueError):
+        return (0, 0)
+    return (round(x), round(y))
+
+
 def check_fused(fused: Path | Image.Image) -> str | None:
     """Why enfuse's result is unusable although written, or None.
 

@@ -7,6 +7,7 @@ parses options and shows what :class:`Reporter` is told.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import shlex
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Iterator, Sequence
 from focuswrap import cache, contribution, diagnose, discovery, formats, inputs, proc
 from focuswrap.discovery import Tool, Tools
 from focuswrap.errors import AlignmentFailed, BadInputError, FusionFailed, ToolTimeout, WriteFailed
-from focuswrap.hugin import align, enfuse, nona
+from focuswrap.hugin import align, enfuse, nona, pto
 from focuswrap.presets import AlignOptions, NamedPreset, Rung
 
 if TYPE_CHECKING:
@@ -111,6 +112,9 @@ class StackResult:
     work_folder: Path | None = None  # kept with --keep-temp
     cached: bool = False  # aligned frames came from the cache (no alignment ran)
     map_output: Path | None = None
+    #: (left, top, right, bottom) of the first photo's pixels (as stored, before
+    #: EXIF orientation) that the result covers, when -C cropped; else None.
+    crop: tuple[int, int, int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -217,6 +221,7 @@ class AlignCommands:
     align: list[str]
     remap: list[str] | None  # nona's argv, when the preset remaps with it
     frames: list[Path]  # what enfuse then fuses, in stack order
+    project: Path | None = None  # the .pto align_image_stack writes (for nona, or kept with --keep-temp)
 
     @property
     def written(self) -> list[Path]:
@@ -225,7 +230,8 @@ class AlignCommands:
 
 
 def align_commands(
-    options: AlignOptions, tools: Tools, frames: Sequence[Path], work: Path, *, verbose: bool, keep_temp: bool
+    options: AlignOptions, tools: Tools, frames: Sequence[Path], work: Path, *, verbose: bool, keep_temp: bool,
+    cropped: bool = False,
 ) -> AlignCommands:
     """The commands of one alignment attempt with ``options``.
 
@@ -235,27 +241,51 @@ def align_commands(
     reference (first) frame is then not remapped at all but fused as it is:
     align_image_stack keeps it fixed and maps the output onto it, so its
     remap is the identity (checked on the pcb stack: at most 1 level of
-    rounding difference).  That holds only without -C, which crops the canvas.
+    rounding difference).  That holds only while the canvas is not
+    ``cropped`` (-C found an area smaller than the canvas, which is known
+    only once align_image_stack has written the project): then nona remaps
+    the reference too, cropped like the others.
     """
     nona_tool = discovery.companion(tools.align, nona.NAME) if options.remap == "nona" else None
     prefix = work / align.PREFIX
     remapped = align.expected_outputs(prefix, len(frames))
-    pto = work / DEBUG_PTO if (keep_temp or nona_tool is not None) else None
+    project = work / DEBUG_PTO if (keep_temp or nona_tool is not None) else None
     align_argv = align.build_argv(
         command=_command(tools.align),
         options=options,
         inputs=frames,
         prefix=None if nona_tool is not None else prefix,
         verbose=verbose,
-        pto=pto,
+        pto=project,
     )
     if nona_tool is None:
-        return AlignCommands(align_argv, None, remapped)
-    reuse_reference = not options.crop
+        return AlignCommands(align_argv, None, remapped, project)
+    reuse_reference = not cropped
     only = list(range(1, len(frames))) if reuse_reference else None
-    remap_argv = nona.build_argv(command=_command(nona_tool), project=pto, prefix=prefix, verbose=verbose, only=only)
+    remap_argv = nona.build_argv(command=_command(nona_tool), project=project, prefix=prefix, verbose=verbose, only=only)
     fused_frames = [Path(frames[0]), *remapped[1:]] if reuse_reference else remapped
-    return AlignCommands(align_argv, remap_argv, fused_frames)
+    return AlignCommands(align_argv, remap_argv, fused_frames, project)
+
+
+def _prepare_project(commands: AlignCommands, make_commands) -> AlignCommands:
+    """Read the project align_image_stack wrote before nona remaps from it.
+
+    A crop (-C found an area smaller than the canvas) means nona must remap
+    the reference frame too (``make_commands(cropped=True)``).  A bracket shot
+    at one exposure gets a linear response curve (:func:`pto.with_linear_response`),
+    which makes nona's photometric round trip cheap without changing it.
+    """
+    project = commands.project
+    try:
+        text = project.read_text(encoding="utf-8", errors="surrogateescape")
+    except OSError:
+        return commands  # nona will say what is wrong with it
+    if pto.crop(text) is not None:
+        commands = make_commands(cropped=True)
+    linear = pto.with_linear_response(text)
+    if linear is not None:
+        project.write_text(linear, encoding="utf-8", errors="surrogateescape")
+    return commands
 
 
 def plan(request: StackRequest, tools: Tools) -> Plan:
@@ -348,9 +378,10 @@ def run_alignment(
     while True:
         for f in work.glob(f"{align.PREFIX}*.tif"):
             f.unlink()  # a failed attempt may leave some frames behind
-        commands = align_commands(
-            current.options, tools, files, work, verbose=request.verbose_tools, keep_temp=request.keep_temp
+        make_commands = functools.partial(
+            align_commands, current.options, tools, files, work, verbose=request.verbose_tools, keep_temp=request.keep_temp
         )
+        commands = make_commands()
         argv, remap_argv = commands.align, commands.remap
         ran = argv  # the command the failure report shows: nona's when nona failed
         attempts.append(current)
@@ -363,6 +394,8 @@ def run_alignment(
             diag = diagnose.classify(align.NAME, done.returncode, done.stdout, done.stderr)
             current.seconds = done.seconds
             if diag.id == "ok" and remap_argv is not None:
+                commands = _prepare_project(commands, make_commands)
+                remap_argv = commands.remap
                 reporter.command(remap_argv)
                 ran = remap_argv
                 done = proc.run(remap_argv, cwd=work, timeout=request.timeout, on_line=progress)
@@ -578,6 +611,7 @@ def stack(request: StackRequest, tools: Tools, reporter: Reporter | None = None)
             input_sharpness.cancel()
             raise
 
+        crop = _crop_box(image, photos[0])
         t = time.monotonic()
         reporter.step("finish", str(output))
         # The result is measured on the side thread (after the inputs) while it is written.
@@ -609,4 +643,13 @@ def stack(request: StackRequest, tools: Tools, reporter: Reporter | None = None)
         work_folder=work if request.keep_temp else None,
         cached=cached,
         map_output=map_path,
+        crop=crop,
     )
+
+
+def _crop_box(fused: "Image.Image", first: inputs.Photo) -> tuple[int, int, int, int] | None:
+    """The part of the first photo's canvas the result covers, when it is not all of it."""
+    if fused.size == (first.width, first.height):
+        return None
+    left, top = formats.layer_offset(fused)
+    return (left, top, left + fused.width, top + fused.height)

@@ -28,13 +28,19 @@ def test_miniature_is_the_default_preset():
     assert presets.DEFAULT_PRESET == "miniature"
 
 
-def test_miniature_align_reproduces_the_recipe(miniature):
+def test_classic_align_reproduces_the_recipe():
     argv = align.build_argv(
-        command=["align_image_stack"], options=miniature.align, inputs=["in1.jpg", "in2.jpg"], prefix="PREFIX"
+        command=["align_image_stack"], options=presets.get("classic").preset.align, inputs=["in1.jpg", "in2.jpg"],
+        prefix="PREFIX",
     )
     assert argv == [
         "align_image_stack", "-m", "-e", "--use-given-order", "-a", "PREFIX", _abs("in1.jpg"), _abs("in2.jpg"),
     ]
+
+
+def test_miniature_align_is_the_recipe_cropped(miniature):
+    # The default adds -C (crop to the area every frame covers) to the recipe's flags.
+    assert align.option_flags(miniature.align) == ["-m", "-e", "--use-given-order", "-C"]
 
 
 def test_miniature_fuse_reproduces_the_recipe(miniature, tmp_path):
@@ -68,7 +74,7 @@ def test_command_may_be_several_tokens(miniature):
     command = ["flatpak", "run", "--command=align_image_stack", "net.sourceforge.Hugin"]
     argv = align.build_argv(command=command, options=miniature.align, inputs=["a.jpg"], prefix="p_")
     assert argv[:4] == command
-    assert argv[4:] == ["-m", "-e", "--use-given-order", "-a", "p_", _abs("a.jpg")]
+    assert argv[4:] == ["-m", "-e", "--use-given-order", "-C", "-a", "p_", _abs("a.jpg")]
 
 
 # --- each align option maps to its flag ---------------------------------------------------------
@@ -106,8 +112,8 @@ def test_align_flags_keep_the_recipe_order():
         correlation=0.7, control_points=100, grid=4, scale=2, max_error=5, crop=True, extra_args=["--gpu"],
     )
     assert align.option_flags(options) == [
-        "-m", "-e", "--use-given-order", "--align-to-first", "-i", "--corr=0.7",
-        "-c", "100", "-g", "4", "-s", "2", "-t", "5", "-C", "--gpu",
+        "-m", "-e", "--use-given-order", "-C", "--align-to-first", "-i", "--corr=0.7",
+        "-c", "100", "-g", "4", "-s", "2", "-t", "5", "--gpu",
     ]
 
 
@@ -149,7 +155,7 @@ def test_entropy_weight_zero_is_left_out():
 
 def test_verbose_comes_right_after_the_command(miniature):
     argv = align.build_argv(command=["ais"], options=miniature.align, inputs=["a.jpg"], prefix="p_", verbose=True)
-    assert argv == ["ais", "-v", "-m", "-e", "--use-given-order", "-a", "p_", _abs("a.jpg")]
+    assert argv == ["ais", "-v", "-m", "-e", "--use-given-order", "-C", "-a", "p_", _abs("a.jpg")]
 
 
 def test_pto_comes_after_the_flags_and_before_the_prefix(miniature, tmp_path):
@@ -159,7 +165,7 @@ def test_pto_comes_after_the_flags_and_before_the_prefix(miniature, tmp_path):
         verbose=True, pto=pto,
     )
     assert argv == [
-        "ais", "-v", "-m", "-e", "--use-given-order", "-p", str(pto), "-a", str(tmp_path / "aligned_"),
+        "ais", "-v", "-m", "-e", "--use-given-order", "-C", "-p", str(pto), "-a", str(tmp_path / "aligned_"),
         _abs("a.jpg"), _abs("b.jpg"),
     ]
 
@@ -267,7 +273,7 @@ def test_miniature_ladder_is_cumulative(miniature):
     ladder = miniature.ladder
     assert len(ladder) == 4
     steps = [align.option_flags(miniature.align_after(ladder[:n])) for n in range(len(ladder) + 1)]
-    recipe = ["-m", "-e", "--use-given-order"]
+    recipe = ["-m", "-e", "--use-given-order", "-C"]
     assert steps == [
         recipe,
         [*recipe, "-i"],
@@ -311,7 +317,7 @@ def test_a_later_rung_can_undo_an_earlier_one():
         ({"control_points": 500}, "-c 500"),
         ({"grid": 3}, "-g 3"),
         ({"max_error": 6}, "-t 6"),
-        ({"scale": 0, "crop": True}, "-s 0 -C"),
+        ({"scale": 0, "crop": True}, "-C -s 0"),
         ({"optimize_fov": False}, "no -m"),
         ({"center_shift": False}, "(no flag change)"),
     ],
@@ -347,9 +353,13 @@ def test_nona_remap_splits_alignment_into_project_and_remap(tmp_path):
     # The reference is fused as it is; only the others are written by nona.
     assert cmds.frames == [photos[0], work / "aligned_0001.tif", work / "aligned_0002.tif"]
     assert cmds.written == cmds.frames[1:]
-    # -C crops the canvas, so the reference must be remapped too.
+    # -C alone changes nothing until the project says there is a border to cut...
+    asked = pipeline.align_commands(AlignOptions(remap="nona", crop=True), tools, photos, work,
+                                    verbose=False, keep_temp=False)
+    assert "-C" in asked.align and asked.remap[5:9] == ["-i", "1", "-i", "2"] and asked.frames[0] == photos[0]
+    # ...and when it does, the reference must be remapped (and cropped) too.
     cropped = pipeline.align_commands(AlignOptions(remap="nona", crop=True), tools, photos, work,
-                                      verbose=False, keep_temp=False)
+                                      verbose=False, keep_temp=False, cropped=True)
     assert "-i" not in cropped.remap and cropped.frames == cropped.written
     # Without nona beside align_image_stack, align_image_stack remaps itself.
     (bin_dir / "nona").unlink()

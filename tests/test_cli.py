@@ -151,7 +151,7 @@ def test_json_result(run, hugin: Hugin, shots: list[Path]) -> None:
     assert data["preset"] == "miniature"
     assert data["inputs"] == [str(p) for p in shots]
     assert [a["diagnosis"] for a in data["attempts"]] == ["ok"]
-    assert data["attempts"][0]["flags"] == "-m -e --use-given-order"
+    assert data["attempts"][0]["flags"] == "-m -e --use-given-order -C"
     assert {"align", "fuse", "total"} <= set(data["seconds"])
     assert data["sharpness"]["sharpest_input"] == "IMG_3.jpg"
     assert done.stderr == ""  # --json implies no progress
@@ -255,7 +255,7 @@ def test_presets_list_marks_user_presets(run) -> None:
 def test_presets_show(run) -> None:
     done = run("presets", "show", "miniature")
     assert done.returncode == 0, done.stderr
-    assert "align:  align_image_stack -m -e --use-given-order -a WORK/aligned_ PHOTO1 PHOTO2 ..." in done.stdout
+    assert "align:  align_image_stack -m -e --use-given-order -C -a WORK/aligned_ PHOTO1 PHOTO2 ..." in done.stdout
     assert "fuse:   enfuse --exposure-weight=0" in done.stdout
     assert re.search(r"^  1\. -i\s+align image centres", done.stdout, re.M)
     assert re.search(r"^  4\. -g 3\s", done.stdout, re.M)

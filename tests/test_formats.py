@@ -120,7 +120,9 @@ def stack_with_hugin(frames: list[Path], work: Path, *, fuse_extra: list[str] = 
     preset = presets.get(presets.DEFAULT_PRESET).preset
     work.mkdir(parents=True, exist_ok=True)
     prefix = work / align.PREFIX
-    argv = align.build_argv(command=["align_image_stack"], options=preset.align, inputs=frames, prefix=prefix)
+    # Without -C: the whole canvas, so that results compare with the truth pixel for pixel.
+    options = preset.align.model_copy(update={"crop": False})
+    argv = align.build_argv(command=["align_image_stack"], options=options, inputs=frames, prefix=prefix)
     done = subprocess.run(argv, cwd=work, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     fused = work / enfuse.FUSED
@@ -763,7 +765,8 @@ def test_heic_stack_is_converted_stacked_and_keeps_its_exif(bracket, tmp_path: P
 
 
 def _cli(*args, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "focuswrap", "stack", *map(str, args), "-q", "--no-cache"],
+    # --no-crop: the whole canvas, so that results compare with the truth pixel for pixel.
+    return subprocess.run([sys.executable, "-m", "focuswrap", "stack", *map(str, args), "-q", "--no-cache", "--no-crop"],
                           cwd=cwd, capture_output=True, text=True, timeout=300)
 
 

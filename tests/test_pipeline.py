@@ -116,7 +116,7 @@ def test_bundled_miniature_ladder_order() -> None:
 def test_plan_is_the_recipe_with_absolute_paths(tmp_path: Path, fakes) -> None:
     _, _, tools = fakes
     files = photos(tmp_path / "shots")
-    request = pipeline.StackRequest(inputs=files, preset=presets.get("miniature"))
+    request = pipeline.StackRequest(inputs=files, preset=presets.get("classic"))
     plan = pipeline.plan(request, tools)
     work = Path(tempfile.gettempdir()) / "focuswrap.XXXXXXXX"
     assert plan.inputs == files

@@ -121,7 +121,7 @@ def test_describe_shows_both_argv_lines_and_the_ladder():
     text = presets.describe(item)
     assert text.startswith(f"miniature: {item.preset.description}")
     assert "bundled preset" in text
-    assert "align:  align_image_stack -m -e --use-given-order -a WORK/aligned_ PHOTO1 PHOTO2 ..." in text
+    assert "align:  align_image_stack -m -e --use-given-order -C -a WORK/aligned_ PHOTO1 PHOTO2 ..." in text
     assert (
         "fuse:   enfuse --exposure-weight=0 --saturation-weight=0 --contrast-weight=1 --hard-mask "
         "--gray-projector=luminance --contrast-window-size=15 --output=WORK/fused.tif" in text

@@ -274,9 +274,15 @@ def stacked(request, tmp_path_factory, bracket) -> SyntheticResult:
     return SyntheticResult(ext, out, run)
 
 
+def _crop(stacked) -> tuple[int, int, int, int]:
+    """The area of the first frame the result covers (the default preset crops with -C)."""
+    return tuple(json.loads(stacked.run.stdout)["crop"] or (0, 0, *SYNTHETIC_SIZE))
+
+
 def test_synthetic_stack_writes_the_asked_format(stacked):
     stacked.run.assert_ok()
-    assert image_info(stacked.output) == (FORMATS[stacked.ext], SYNTHETIC_SIZE)
+    left, top, right, bottom = _crop(stacked)
+    assert image_info(stacked.output) == (FORMATS[stacked.ext], (right - left, bottom - top))
     assert json.loads(stacked.run.stdout)["output"] == str(stacked.output)
     assert leftovers(stacked.run, stacked.output.parent) == []
 
@@ -293,8 +299,10 @@ def test_synthetic_result_is_sharper_than_every_frame(stacked, bracket):
 
 def test_synthetic_result_is_closer_to_the_truth_than_the_best_frame(stacked, bracket):
     stacked.run.assert_ok()
-    result = sharpness.psnr(stacked.output, bracket.truth)
-    frames = {f.name: sharpness.psnr(f, bracket.truth) for f in bracket.frames}
+    box = _crop(stacked)  # frames and truth compared over the area the result covers
+    truth = Image.open(bracket.truth).crop(box)
+    result = sharpness.psnr(stacked.output, truth)
+    frames = {f.name: sharpness.psnr(Image.open(f).crop(box), truth) for f in bracket.frames}
     best = max(frames, key=frames.__getitem__)
     print(f"\nsynthetic .{stacked.ext}: {result:.1f} dB PSNR to the truth, best frame {best} {frames[best]:.1f} dB")
     # Gain cannot see a misalignment, the distance to the truth can.  Today the
@@ -354,7 +362,8 @@ def test_awkward_file_names_stack_fine(bracket, tmp_path):
         name = f"-frame {i} é.jpg"
         shutil.copyfile(frame, folder / name)
         names.append(name)
-    run = focuswrap("stack", "-o", "-stacked é.jpg", "--", *names, cwd=folder, tmpdir=tmp_path / "tmp")
+    # --no-crop: the whole canvas, whatever the frames cover.
+    run = focuswrap("stack", "--no-crop", "-o", "-stacked é.jpg", "--", *names, cwd=folder, tmpdir=tmp_path / "tmp")
     run.assert_ok()
     out = folder / "-stacked é.jpg"
     assert image_info(out) == ("JPEG", SYNTHETIC_SIZE)

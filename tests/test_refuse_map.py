@@ -49,7 +49,7 @@ def test_second_run_with_other_fuse_preset_reuses_aligned_frames(bracket, tmp_pa
     # Another fusion setting with the same align options: alignment is skipped.
     (home / "config" / "presets").mkdir(parents=True)
     (home / "config" / "presets" / "smooth.toml").write_text(
-        'description = "test"\n[align]\nfisheye = true\nremap = "nona"\n[fuse]\ncontrast_window_size = 5\n'
+        'description = "test"\n[align]\nfisheye = true\nremap = "nona"\ncrop = true\n[fuse]\ncontrast_window_size = 5\n'
     )
     second = _run("stack", *map(str, bracket.frames), "-o", "b.jpg", "--preset", "smooth", "--json",
                   cwd=tmp_path, home=home)

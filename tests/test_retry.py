@@ -19,7 +19,7 @@ from focuswrap import paths
 from helpers import photos
 
 WORK = re.compile(r"^.*/focuswrap\.[A-Za-z0-9_]+/")  # the work folder, in a path
-RECIPE = ["-v", "-m", "-e", "--use-given-order"]
+RECIPE = ["-v", "-m", "-e", "--use-given-order", "-C"]  # the default preset: the recipe, cropped
 #: miniature's rungs, in order, as each adds them.
 RUNGS = [["-i"], ["--corr=0.8"], ["-c", "500"], ["-g", "3"]]
 
@@ -106,7 +106,7 @@ def test_third_attempt_keeps_the_second_rung(stack, align, shots) -> None:
     assert [(a["number"], a["added"], a["diagnosis"]) for a in attempts] == [
         (1, "", "no-control-points"), (2, "-i", "no-feature-points"), (3, "--corr=0.8", "ok")
     ]
-    assert attempts[2]["flags"] == "-m -e --use-given-order -i --corr=0.8"
+    assert attempts[2]["flags"] == "-m -e --use-given-order -C -i --corr=0.8"
 
 
 # ---------------------------------------------------------------- the ladder is exhausted
@@ -120,11 +120,11 @@ def test_exhausted_ladder(stack, align, enfuse, shots, tmpdir_) -> None:
     assert enfuse.calls == []
     assert "focuswrap: error: Alignment failed after 5 attempts" in done.stderr
     assert attempts_rows(done.stderr) == [
-        ["1", "-m -e --use-given-order", "no-control-points"],
-        ["2", "-m -e --use-given-order -i", "no-control-points"],
-        ["3", "-m -e --use-given-order -i --corr=0.8", "no-control-points"],
-        ["4", "-m -e --use-given-order -i --corr=0.8 -c 500", "no-control-points"],
-        ["5", "-m -e --use-given-order -i --corr=0.8 -c 500 -g 3", "no-control-points"],
+        ["1", "-m -e --use-given-order -C", "no-control-points"],
+        ["2", "-m -e --use-given-order -C -i", "no-control-points"],
+        ["3", "-m -e --use-given-order -C -i --corr=0.8", "no-control-points"],
+        ["4", "-m -e --use-given-order -C -i --corr=0.8 -c 500", "no-control-points"],
+        ["5", "-m -e --use-given-order -C -i --corr=0.8 -c 500 -g 3", "no-control-points"],
     ]
     # Plain-language advice, not the tool's jargon.
     assert "too different to align" in done.stderr and "tripod" in done.stderr
@@ -156,7 +156,7 @@ def test_failures_the_ladder_cannot_fix_are_not_retried(stack, align, enfuse, sh
     done = stack()
     assert done.returncode == 4
     assert calls(align) == [expected_argv(shots)]
-    assert attempts_rows(done.stderr) == [["1", "-m -e --use-given-order", diagnosis]]
+    assert attempts_rows(done.stderr) == [["1", "-m -e --use-given-order -C", diagnosis]]
     assert advice in done.stderr
     assert enfuse.calls == []
     assert_no_result(shots, tmpdir_)
@@ -169,11 +169,11 @@ def test_unknown_failure_shows_the_tools_last_lines(stack, align, shots, tmpdir_
     assert done.returncode == 4
     assert len(align.calls) == 2  # align_image_stack's unknown failures may yield to another rung
     assert attempts_rows(done.stderr) == [
-        ["1", "-m -e --use-given-order", "unknown"], ["2", "-m -e --use-given-order -i", "unknown"]
+        ["1", "-m -e --use-given-order -C", "unknown"], ["2", "-m -e --use-given-order -C -i", "unknown"]
     ]
     # The tool's own words, then the advice that points at them.
     assert "    flux capacitor overheated" in done.stderr
-    assert re.search(r"^command: .*align_image_stack -v -m -e --use-given-order -i ", done.stderr, re.M)
+    assert re.search(r"^command: .*align_image_stack -v -m -e --use-given-order -C -i ", done.stderr, re.M)
     assert done.stderr.index("flux capacitor") < done.stderr.index("see its last lines above")
     assert_no_result(shots, tmpdir_)
 
@@ -195,7 +195,7 @@ def test_rung_tied_to_a_diagnosis_is_skipped_for_others(stack, align, shots, fir
     folder.mkdir(parents=True)
     (folder / "mine.toml").write_text(
         'description = "test ladder"\n'
-        "[align]\noptimize_fov = true\nfisheye = true\n"
+        "[align]\noptimize_fov = true\nfisheye = true\ncrop = true\n"
         '[[ladder]]\nset = { max_error = 6 }\nwhy = "allow more error"\nhelps = ["no-control-points"]\n'
         '[[ladder]]\nset = { correlation = 0.8 }\nwhy = "weaker matches"\n'
     )
@@ -240,7 +240,7 @@ def test_align_exit_0_without_files_is_a_failure(stack, align, enfuse, shots, tm
     done = stack()
     assert done.returncode == 4
     assert len(align.calls) == 1  # not retried: another rung would not write them either
-    assert attempts_rows(done.stderr) == [["1", "-m -e --use-given-order", "output-not-written"]]
+    assert attempts_rows(done.stderr) == [["1", "-m -e --use-given-order -C", "output-not-written"]]
     assert "aligned_0000.tif was not written" in done.stderr
     assert enfuse.calls == []
     assert_no_result(shots, tmpdir_)

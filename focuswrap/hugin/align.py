@@ -23,12 +23,13 @@ def _num(x: float) -> str:
 
 def _flag_groups(options: AlignOptions) -> list[tuple[str, list[str]]]:
     # Order follows the recipe this project grew from: -m -e --use-given-order
-    # first, then the fallback flags.
+    # first, then -C (the default crops), then the fallback flags.
     o = options
     return [
         ("optimize_fov", ["-m"] if o.optimize_fov else []),
         ("fisheye", ["-e"] if o.fisheye else []),
         ("use_given_order", ["--use-given-order"] if o.use_given_order else []),
+        ("crop", ["-C"] if o.crop else []),
         ("align_to_first", ["--align-to-first"] if o.align_to_first else []),
         ("center_shift", ["-i"] if o.center_shift else []),
         ("correlation", [f"--corr={_num(o.correlation)}"] if o.correlation is not None else []),
@@ -36,7 +37,6 @@ def _flag_groups(options: AlignOptions) -> list[tuple[str, list[str]]]:
         ("grid", ["-g", str(o.grid)] if o.grid is not None else []),
         ("scale", ["-s", str(o.scale)] if o.scale is not None else []),
         ("max_error", ["-t", _num(o.max_error)] if o.max_error is not None else []),
-        ("crop", ["-C"] if o.crop else []),
         ("extra_args", list(o.extra_args)),
     ]
 

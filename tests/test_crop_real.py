@@ -1,0 +1,81 @@
+"""With the real tools: the default crops to the area every frame covers, and nona's linear response changes nothing.
+
+The synthetic bracket breathes (each frame a little more magnified), so the
+later frames do not reach the first frame's corners: exactly the stacks that
+got a grey border before -C became the default.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageChops
+
+from focuswrap import synthetic
+from focuswrap.hugin import pto
+
+pytestmark = pytest.mark.real
+
+SIZE = (480, 360)
+
+
+@pytest.fixture(scope="module")
+def bracket(tmp_path_factory):
+    return synthetic.make_stack(tmp_path_factory.mktemp("bracket") / "shots", frames=4, size=SIZE)
+
+
+def _stack(*args, cwd: Path) -> dict:
+    done = subprocess.run([sys.executable, "-m", "focuswrap", "stack", *map(str, args), "--json", "-q", "--no-cache"],
+                          cwd=cwd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_default_crops_to_the_area_every_frame_covers(bracket, tmp_path):
+    result = _stack(*bracket.frames, "-o", "out.tif", "--keep-temp", cwd=tmp_path)
+    left, top, right, bottom = result["crop"]
+    assert 0 < left < right < SIZE[0] and 0 < top < bottom < SIZE[1]
+    work = Path(result["work_folder"])
+    with Image.open(tmp_path / "out.tif") as out:
+        assert out.size == (right - left, bottom - top)
+        # No border: every pixel of the result is covered (enfuse's alpha is opaque everywhere).
+        assert out.getchannel("A").getextrema() == (255, 255)
+    # The crop is the one align_image_stack chose, and the reference frame was remapped (cropped) too.
+    crop = pto.crop((work / "debug.pto").read_text())
+    assert (crop.left, crop.top, crop.right, crop.bottom) == (left, top, right, bottom)
+    assert sorted(p.name for p in work.glob("aligned_*.tif")) == [f"aligned_{i:04d}.tif" for i in range(4)]
+    with Image.open(work / "aligned_0000.tif") as first:
+        assert first.size == (right - left, bottom - top)
+
+
+def test_no_crop_keeps_the_whole_canvas(bracket, tmp_path):
+    result = _stack(*bracket.frames, "-o", "out.tif", "--no-crop", cwd=tmp_path)
+    assert result["crop"] is None
+    with Image.open(tmp_path / "out.tif") as out:
+        assert out.size == SIZE
+
+
+def test_linear_response_gives_the_same_frames(bracket, tmp_path):
+    """nona from the project as align_image_stack wrote it, and with the linear response focuswrap adds."""
+    frames = [os.fspath(f) for f in bracket.frames]
+    subprocess.run(["align_image_stack", "-m", "-e", "--use-given-order", "-p", "as.pto", *frames],
+                   cwd=tmp_path, check=True, capture_output=True, timeout=300)
+    text = (tmp_path / "as.pto").read_text()
+    linear = pto.with_linear_response(text)
+    assert linear is not None
+    (tmp_path / "linear.pto").write_text(linear)
+    for project, prefix in (("as.pto", "as_"), ("linear.pto", "linear_")):
+        subprocess.run(["nona", "-m", "TIFF_m", "-z", "NONE", "-o", prefix, project],
+                       cwd=tmp_path, check=True, capture_output=True, timeout=300)
+    for i in range(len(frames)):
+        with Image.open(tmp_path / f"as_{i:04d}.tif") as a, Image.open(tmp_path / f"linear_{i:04d}.tif") as b:
+            assert a.size == b.size and a.mode == b.mode == "RGBA"
+            diff = ImageChops.difference(a, b)
+            # At most one level of rounding in colour, and the same coverage.
+            assert max(high for _, high in diff.getextrema()[:3]) <= 1, i
+            assert diff.getchannel("A").getextrema() == (0, 0), i
