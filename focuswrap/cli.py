@@ -132,6 +132,8 @@ def stack(
     if dry_run:
         plan = pipeline.plan(request, tools)
         print("\n".join(plan.shell_lines()))
+        for note in plan.notes:
+            print(f"# {note}", file=sys.stderr)
         print(f"# then the result is written to {plan.output}", file=sys.stderr)
         return
     reporter = display.make_reporter(quiet=quiet or as_json, verbose=verbose)

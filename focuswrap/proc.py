@@ -118,12 +118,14 @@ def run(
     env: Mapping[str, str] | None = None,
     timeout: float | None = None,
     on_line: LineCallback | None = None,
+    on_start: Callable[[subprocess.Popen], None] | None = None,
 ) -> Completed:
     """Run ``argv`` (never through a shell) and return its exit code and output.
 
     Raises :class:`MissingToolError` when the program cannot be started and
     :class:`ToolTimeout` when it runs longer than ``timeout`` seconds.
-    ``KeyboardInterrupt`` stops the child and is re-raised.
+    ``KeyboardInterrupt`` stops the child and is re-raised.  ``on_start`` is
+    told the child as soon as it runs (:func:`run_together` uses it).
     """
     argv = [os.fspath(a) for a in argv]
     name = os.path.basename(argv[0]) if argv else "?"
@@ -154,6 +156,8 @@ def run(
         raise MissingToolError(f"Could not start {argv[0]}: {exc.strerror or exc}.") from exc
     with _LIVE_LOCK:
         _LIVE.add(child)
+    if on_start is not None:
+        on_start(child)
 
     out: list[str] = []
     err: list[str] = []
@@ -201,3 +205,49 @@ def run(
     seconds = time.monotonic() - started
     logger.debug("exit code %s after %.2f s", returncode, seconds)
     return Completed(returncode, "".join(out), "".join(err), seconds)
+
+
+def run_together(
+    commands: Sequence[Sequence[str]],
+    *,
+    cwd: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+    on_line: LineCallback | None = None,
+) -> list[Completed]:
+    """Run several commands side by side, each through :func:`run`; their results in order.
+
+    When one raises (timeout, cannot start) or the wait is interrupted
+    (Ctrl-C, SIGTERM), the others are stopped before the exception goes on.
+    """
+    if len(commands) == 1:
+        return [run(commands[0], cwd=cwd, env=env, timeout=timeout, on_line=on_line)]
+    from concurrent.futures import ThreadPoolExecutor
+
+    started: list[subprocess.Popen] = []
+    lock = threading.Lock()
+    stopping = threading.Event()
+
+    def track(child: subprocess.Popen) -> None:
+        with lock:
+            started.append(child)
+            late = stopping.is_set()
+        if late:  # started just after the others were stopped
+            stop(child)
+
+    pool = ThreadPoolExecutor(max_workers=len(commands), thread_name_prefix="focuswrap-run")
+    try:
+        futures = [
+            pool.submit(run, argv, cwd=cwd, env=env, timeout=timeout, on_line=on_line, on_start=track)
+            for argv in commands
+        ]
+        return [f.result() for f in futures]
+    except BaseException:
+        with lock:
+            stopping.set()
+            children = list(started)
+        for child in children:
+            stop(child)
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -348,23 +348,32 @@ def test_nona_remap_splits_alignment_into_project_and_remap(tmp_path):
                                    verbose=False, keep_temp=False)
     assert cmds.align == [str(bin_dir / "align_image_stack"), "-m", "-e", "--use-given-order",
                           "-p", str(work / "debug.pto"), *map(str, photos)]
-    assert cmds.remap == [str(bin_dir / "nona"), "-m", "TIFF_m", "-z", "NONE", "-i", "1", "-i", "2",
-                          "-o", str(work / "aligned_"), str(work / "debug.pto")]
+    assert cmds.remap == [[str(bin_dir / "nona"), "-m", "TIFF_m", "-z", "NONE", "-i", "1", "-i", "2",
+                           "-o", str(work / "aligned_"), str(work / "debug.pto")]]
+    assert cmds.remap_env == {}
     # The reference is fused as it is; only the others are written by nona.
     assert cmds.frames == [photos[0], work / "aligned_0001.tif", work / "aligned_0002.tif"]
     assert cmds.written == cmds.frames[1:]
     # -C alone changes nothing until the project says there is a border to cut...
     asked = pipeline.align_commands(AlignOptions(remap="nona", crop=True), tools, photos, work,
                                     verbose=False, keep_temp=False)
-    assert "-C" in asked.align and asked.remap[5:9] == ["-i", "1", "-i", "2"] and asked.frames[0] == photos[0]
+    assert "-C" in asked.align and asked.remap[0][5:9] == ["-i", "1", "-i", "2"] and asked.frames[0] == photos[0]
     # ...and when it does, the reference must be remapped (and cropped) too.
     cropped = pipeline.align_commands(AlignOptions(remap="nona", crop=True), tools, photos, work,
                                       verbose=False, keep_temp=False, cropped=True)
-    assert "-i" not in cropped.remap and cropped.frames == cropped.written
+    assert "-i" not in cropped.remap[0] and cropped.frames == cropped.written
+    # On several cores the frames are shared out among nonas with one thread each.
+    split = pipeline.align_commands(AlignOptions(remap="nona"), tools, [*photos, tmp_path / "d.jpg"], work,
+                                    verbose=False, keep_temp=False, workers=2)
+    assert [argv[5:-3] for argv in split.remap] == [["-i", "1", "-i", "3"], ["-i", "2"]]
+    assert split.remap_env == {"OMP_NUM_THREADS": "1"}
+    many = pipeline.align_commands(AlignOptions(remap="nona", crop=True), tools, photos, work,
+                                   verbose=False, keep_temp=False, cropped=True, workers=8)
+    assert [argv[5:-3] for argv in many.remap] == [["-i", "0"], ["-i", "1"], ["-i", "2"]]
     # Without nona beside align_image_stack, align_image_stack remaps itself.
     (bin_dir / "nona").unlink()
     plain = pipeline.align_commands(AlignOptions(remap="nona"), tools, photos, work, verbose=False, keep_temp=False)
-    assert plain.remap is None and "-a" in plain.align and "-p" not in plain.align
+    assert plain.remap == [] and "-a" in plain.align and "-p" not in plain.align
 
 
 def test_align_needs_a_prefix_or_a_project():

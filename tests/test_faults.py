@@ -84,6 +84,35 @@ def test_a_timeout_stops_what_the_tool_started_too(tmp_path: Path) -> None:
         kill_if_running(pid)
 
 
+def _sleeper(pid_file: Path, seconds: float, code: int = 0) -> list[str]:
+    """A command that writes its pid, sleeps, then exits with ``code``."""
+    script = f"import os, sys, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep({seconds}); sys.exit({code})"
+    return [sys.executable, "-c", script]
+
+
+def test_commands_run_together_side_by_side_and_report_in_order(tmp_path: Path) -> None:
+    # nona's parts run like this: both at once, results in the order given.
+    started = time.monotonic()
+    done = proc.run_together(
+        [_sleeper(tmp_path / "a", 1.0, 3), _sleeper(tmp_path / "b", 1.0, 0)], cwd=tmp_path, timeout=30
+    )
+    assert [d.returncode for d in done] == [3, 0]
+    assert time.monotonic() - started < 1.9  # side by side, not one after the other
+
+
+def test_a_timeout_in_one_of_commands_run_together_stops_the_others(tmp_path: Path) -> None:
+    started = time.monotonic()
+    with pytest.raises(ToolTimeout, match=r"ran for more than 1 s and was stopped"):
+        proc.run_together([_sleeper(tmp_path / "short", 30), _sleeper(tmp_path / "long", 60)], cwd=tmp_path, timeout=1)
+    pids = [int((tmp_path / name).read_text()) for name in ("short", "long")]
+    try:
+        assert all(process_gone(pid) for pid in pids), "a command outlived the timeout"
+        assert time.monotonic() - started < 8
+    finally:
+        for pid in pids:
+            kill_if_running(pid)
+
+
 # ------------------------------------------------------------------- crashes
 
 

@@ -321,13 +321,32 @@ def test_rerun_without_force_leaves_the_result_untouched(stacked):
     assert leftovers(again, stacked.output.parent) == []
 
 
+def _without_env(tokens: list[str]) -> tuple[dict[str, str], list[str]]:
+    """A shell line's leading NAME=value assignments, and the command after them."""
+    env = {}
+    while tokens and re.fullmatch(r"[A-Z_][A-Z0-9_]*=.*", tokens[0]):
+        name, value = tokens.pop(0).split("=", 1)
+        env[name] = value
+    return env, tokens
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
 def test_dry_run_prints_commands_that_really_run(bracket, tmp_path):
     out = tmp_path / "never-written.jpg"
     run = focuswrap("stack", *bracket.frames, "-o", out, "--dry-run", tmpdir=tmp_path / "tmp")
     run.assert_ok()
     lines = run.stdout.splitlines()
-    # align_image_stack, nona (the default preset remaps with it), enfuse.
-    assert [shlex.split(ln)[0].rsplit("/", 1)[-1] for ln in lines] == ["align_image_stack", "nona", "enfuse"], run.explain()
+    # align_image_stack, nona (the default preset remaps with it; one part per core, each
+    # with OMP_NUM_THREADS=1 in front), enfuse.
+    programs = [_without_env(shlex.split(ln))[1][0].rsplit("/", 1)[-1] for ln in lines]
+    parts = min(_cores(), len(bracket.frames) - 1)
+    assert programs == ["align_image_stack", *["nona"] * parts, "enfuse"], run.explain()
     assert not out.exists()
     assert leftovers(run) == []
 
@@ -336,17 +355,18 @@ def test_dry_run_prints_commands_that_really_run(bracket, tmp_path):
     work.mkdir()
     commands = []
     for line in lines:
-        argv = shlex.split(line)
+        env, argv = _without_env(shlex.split(line))
         assert any(PLACEHOLDER.search(a) for a in argv), f"no placeholder work folder in: {line}"
-        commands.append([PLACEHOLDER.sub(lambda _m: os.fspath(work), a) for a in argv])
-        assert "XXXXXXXX" not in " ".join(commands[-1])
-    for argv in commands:
-        done = subprocess.run(argv, cwd=work, capture_output=True, text=True, errors="replace", timeout=TIMEOUT)
+        commands.append((env, [PLACEHOLDER.sub(lambda _m: os.fspath(work), a) for a in argv]))
+        assert "XXXXXXXX" not in " ".join(commands[-1][1])
+    for env, argv in commands:
+        done = subprocess.run(argv, cwd=work, capture_output=True, text=True, errors="replace", timeout=TIMEOUT,
+                              env={**os.environ, **env})
         assert done.returncode == 0, f"$ {shlex.join(argv)}\n{done.stdout}\n{done.stderr}"
 
     aligned = sorted(work.glob("aligned_*.tif"))
     assert len(aligned) == len(bracket.frames) - 1  # the reference frame is fused as it is
-    fused = [Path(a.split("=", 1)[1]) for a in commands[-1] if a.startswith("--output=")]
+    fused = [Path(a.split("=", 1)[1]) for a in commands[-1][1] if a.startswith("--output=")]
     assert len(fused) == 1, commands[-1]
     assert image_info(fused[0]) == ("TIFF", SYNTHETIC_SIZE)
     assert sharpness.gradient_energy(fused[0]) > max(sharpness.gradient_energy(f) for f in bracket.frames)
