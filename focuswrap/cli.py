@@ -114,21 +114,27 @@ def stack(
     """Stack photos focused at different distances into one sharp image."""
     global _verbose
     _verbose = verbose
-    from focuswrap import display, pipeline, presets
+    from concurrent.futures import ThreadPoolExecutor
+
     from focuswrap.config import load_config
 
     config = load_config()
-    request = pipeline.StackRequest(
-        inputs=photos,
-        preset=presets.with_crop(_preset(preset, config), crop),
-        output=output,
-        force=force,
-        keep_temp=keep_temp,
-        keep_order=keep_order,
-        map_output=map_output,
-        **_stack_options(config, no_retry=no_retry, max_attempts=max_attempts, timeout=timeout, quiet=quiet, no_cache=no_cache),
-    )
-    tools = _tools(hugin_dir, config)
+    # The tools are found and asked their versions while the rest loads.
+    with ThreadPoolExecutor(max_workers=1) as finder:
+        finding = finder.submit(_tools, hugin_dir, config)
+        from focuswrap import display, pipeline, presets
+
+        request = pipeline.StackRequest(
+            inputs=photos,
+            preset=presets.with_crop(_preset(preset, config), crop),
+            output=output,
+            force=force,
+            keep_temp=keep_temp,
+            keep_order=keep_order,
+            map_output=map_output,
+            **_stack_options(config, no_retry=no_retry, max_attempts=max_attempts, timeout=timeout, quiet=quiet, no_cache=no_cache),
+        )
+        tools = finding.result()
     if dry_run:
         plan = pipeline.plan(request, tools)
         print("\n".join(plan.shell_lines()))

@@ -326,14 +326,14 @@ def _prepare_project(commands: AlignCommands, make_commands) -> AlignCommands:
 
 def plan(request: StackRequest, tools: Tools) -> Plan:
     """The commands, exactly as :func:`stack` would run them first, in a placeholder work folder."""
-    photos, output, _fmt, _map = prepare(request)
+    photos, output, fmt, _map = prepare(request)
     work = Path(tempfile.gettempdir()) / "focuswrap.XXXXXXXX"
     files = [p.path for p in photos]
     commands = align_commands(
         request.preset.preset.align, tools, formats.frame_paths(photos, work), work,
         verbose=request.verbose_tools, keep_temp=request.keep_temp, workers=cpu_count(),
     )
-    fuse_argv = fuse_command(request, tools, commands.frames, work)
+    fuse_argv = fuse_command(request, tools, commands.frames, work, fmt)
     notes = []
     if commands.remap:
         notes.append("before nona, focuswrap gives the project a linear response (Rt1 on every i line) "
@@ -490,19 +490,24 @@ def run_alignment(
         )
 
 
-def fuse_command(request: StackRequest, tools: Tools, frames: Sequence[Path], work: Path) -> list[str]:
-    """enfuse's argv: the preset's fusion options, the frames, WORK/fused.tif (and masks for --map)."""
+def fuse_command(request: StackRequest, tools: Tools, frames: Sequence[Path], work: Path, fmt: str) -> list[str]:
+    """enfuse's argv: the preset's fusion options, the frames, WORK/fused.tif (and masks for --map).
+
+    ``fmt`` is the delivered format: for JPEG and PNG, enfuse's TIFF is only an
+    intermediate and is written uncompressed (0.1 s less on the pcb stack).
+    """
     return enfuse.build_argv(
         command=_command(tools.enfuse),
         options=request.preset.preset.fuse,
         inputs=frames,
         output=work / enfuse.FUSED,
         save_masks=contribution.save_masks_arg() if request.map_output else None,
+        uncompressed=fmt != "TIFF",
     )
 
 
 def run_fusion(
-    request: StackRequest, tools: Tools, aligned: list[Path], work: Path, reporter: Reporter
+    request: StackRequest, tools: Tools, aligned: list[Path], work: Path, reporter: Reporter, fmt: str = "TIFF"
 ) -> tuple[Path, "Image.Image"]:
     """Fuse the aligned frames into work/fused.tif; fusion problems are not retried.
 
@@ -510,7 +515,7 @@ def run_fusion(
     the sharpness report and the JPEG/PNG encoder.
     """
     fused = work / enfuse.FUSED
-    argv = fuse_command(request, tools, aligned, work)
+    argv = fuse_command(request, tools, aligned, work, fmt)
     reporter.command(argv)
     try:
         done = proc.run(argv, cwd=work, timeout=request.timeout, on_line=_fuse_progress(reporter, len(aligned)))
@@ -647,7 +652,7 @@ def stack(request: StackRequest, tools: Tools, reporter: Reporter | None = None)
 
             t = time.monotonic()
             reporter.step("fuse", f"{len(aligned)} aligned frames")
-            fused, image = run_fusion(request, tools, aligned, work, reporter)
+            fused, image = run_fusion(request, tools, aligned, work, reporter, fmt)
             seconds["fuse"] = time.monotonic() - t
         except (AlignmentFailed, FusionFailed) as exc:
             if request.keep_temp:

@@ -125,14 +125,19 @@ def test_plan_is_the_recipe_with_absolute_paths(tmp_path: Path, fakes) -> None:
         tools.align.command[0], "-v", "-m", "-e", "--use-given-order",
         "-a", str(work / "aligned_"), *map(str, files),
     ]
-    assert plan.fuse_argv == [
+    recipe_fuse = [
         tools.enfuse.command[0],
         "--exposure-weight=0", "--saturation-weight=0", "--contrast-weight=1", "--hard-mask",
         "--gray-projector=luminance", "--contrast-window-size=15",
         f"--output={work / 'fused.tif'}",
         *(str(work / f"aligned_{i:04d}.tif") for i in range(3)),
     ]
+    # The result is a JPEG: enfuse's TIFF is only an intermediate, written uncompressed.
+    assert plan.fuse_argv == [*recipe_fuse[:7], "--compression=none", *recipe_fuse[7:]]
     assert len(plan.shell_lines()) == 2
+    # A TIFF result is enfuse's own file, LZW-compressed as the recipe writes it.
+    tif = pipeline.plan(pipeline.StackRequest(inputs=files, preset=presets.get("classic"), output=tmp_path / "o.tif"), tools)
+    assert tif.fuse_argv == recipe_fuse
 
 
 def test_plan_sorts_naturally_and_drops_earlier_results(tmp_path: Path, fakes) -> None:

@@ -48,11 +48,20 @@ def build_argv(
     inputs: Sequence[os.PathLike[str] | str],
     output: os.PathLike[str] | str,
     save_masks: str | None = None,
+    uncompressed: bool = False,
 ) -> list[str]:
-    """``enfuse FLAGS [--save-masks=...] --output=ABS INPUTS...``"""
+    """``enfuse FLAGS [--compression=none] [--save-masks=...] --output=ABS INPUTS...``
+
+    ``uncompressed``: the result is only an intermediate (focuswrap writes the
+    JPEG or PNG from it), so it is not LZW-compressed, which saves enfuse the
+    compressing and focuswrap the decompressing; the user's own
+    ``--compression`` in extra_args wins.
+    """
+    own = any(a.startswith("--compression") for a in options.extra_args)
     return (
         list(command)
         + option_flags(options)
+        + (["--compression=none"] if uncompressed and not own else [])
         + ([f"--save-masks={save_masks}"] if save_masks else [])
         + [f"--output={os.path.abspath(os.fspath(output))}"]
         + [os.path.abspath(os.fspath(p)) for p in inputs]
