@@ -627,8 +627,9 @@ def stack(request: StackRequest, tools: Tools, reporter: Reporter | None = None)
         reporter.note("Frames sorted in natural order: " + ", ".join(f.name for f in files))
     seconds["check"] = time.monotonic() - t0
 
-    # The inputs' sharpness is measured on a side thread while the tools run
-    # (Pillow decodes without the GIL), so the report adds almost no time.
+    # The inputs' sharpness is measured on a side thread while enfuse runs
+    # (Pillow decodes without the GIL, and enfuse leaves a core idle while it
+    # loads its inputs), so the report adds almost no time.
     inside = _flatpak_work(tools, files)
     # The work folder is the outer context: the side thread (which may read
     # converted frames from it) is finished before the folder is removed.
@@ -643,7 +644,7 @@ def stack(request: StackRequest, tools: Tools, reporter: Reporter | None = None)
         )
         if converting:
             seconds["convert"] = time.monotonic() - t
-        input_sharpness = side.submit(_in_background, sharpness.measure_all, frames, factor=REPORT_SCALE)
+        input_sharpness = None
         try:
             t = time.monotonic()
             reporter.step("align", f"{len(files)} frames, preset {request.preset.name}")
@@ -652,6 +653,7 @@ def stack(request: StackRequest, tools: Tools, reporter: Reporter | None = None)
 
             t = time.monotonic()
             reporter.step("fuse", f"{len(aligned)} aligned frames")
+            input_sharpness = side.submit(_in_background, sharpness.measure_all, frames, factor=REPORT_SCALE)
             fused, image = run_fusion(request, tools, aligned, work, reporter, fmt)
             seconds["fuse"] = time.monotonic() - t
         except (AlignmentFailed, FusionFailed) as exc:
@@ -659,10 +661,12 @@ def stack(request: StackRequest, tools: Tools, reporter: Reporter | None = None)
                 # The .pto may be missing: align_image_stack may stop before writing it.
                 kept = f"The work folder is kept for inspection: {work} ({DEBUG_PTO} there, if written, opens in Hugin)."
                 exc.hint = f"{exc.hint}\n{kept}" if exc.hint else kept
-            input_sharpness.cancel()
+            if input_sharpness is not None:
+                input_sharpness.cancel()
             raise
         except BaseException:  # Ctrl-C, or an error: do not start measuring now
-            input_sharpness.cancel()
+            if input_sharpness is not None:
+                input_sharpness.cancel()
             raise
 
         crop = _crop_box(image, photos[0])
