@@ -362,25 +362,31 @@ _CP_PAIR = re.compile(r"^Creating control points between ")
 _SAVING = re.compile(r"^saving (?P<file>\S.*)$")
 
 
-def _align_progress(reporter: Reporter, n: int):
-    total = (n - 1) + n  # control-point pairs, then one remap per frame
-    done = 0
-    lock = threading.Lock()  # nona's parts report from several threads
+class _AlignProgress:
+    """Counts align_image_stack's control-point pairs, then the frames written (by it or by nona's parts)."""
 
-    def on_line(stream: str, line: str) -> None:
-        nonlocal done
-        reporter.tool_line(align.NAME, stream, line)
+    def __init__(self, reporter: Reporter, pairs: int, remaps: int) -> None:
+        self.reporter = reporter
+        self.pairs = pairs
+        self.total = pairs + remaps
+        self.done = 0
+        self.lock = threading.Lock()  # nona's parts report from several threads
+
+    def remaps(self, count: int) -> None:
+        """How many frames will be written, once known (-C may add the reference)."""
+        self.total = self.pairs + count
+
+    def __call__(self, stream: str, line: str) -> None:
+        self.reporter.tool_line(align.NAME, stream, line)
         if _CP_PAIR.match(line):
             label = "finding control points"
         elif (m := _SAVING.match(line)) is not None:
             label = f"remapping {m.group('file')}"
         else:
             return
-        with lock:
-            done += 1
-            reporter.progress("align", done, total, label)
-
-    return on_line
+        with self.lock:
+            self.done += 1
+            self.reporter.progress("align", min(self.done, self.total), self.total, label)
 
 
 def _fuse_progress(reporter: Reporter, n: int):
@@ -436,12 +442,13 @@ def run_alignment(
         reporter.command(argv)
         try:
             # nona -v prints the same "saving" lines, so one progress count runs through both.
-            progress = _align_progress(reporter, len(files))
+            progress = _AlignProgress(reporter, len(files) - 1, len(commands.written))
             done = proc.run(argv, cwd=work, timeout=request.timeout, on_line=progress)
             diag = diagnose.classify(align.NAME, done.returncode, done.stdout, done.stderr)
             current.seconds = done.seconds
             if diag.id == "ok" and commands.remap:
                 commands = _prepare_project(commands, make_commands)
+                progress.remaps(len(commands.written))
                 for remap_argv in commands.remap:
                     reporter.command(remap_argv)
                 env = {**os.environ, **commands.remap_env} if commands.remap_env else None
@@ -507,12 +514,14 @@ def fuse_command(request: StackRequest, tools: Tools, frames: Sequence[Path], wo
 
 
 def run_fusion(
-    request: StackRequest, tools: Tools, aligned: list[Path], work: Path, reporter: Reporter, fmt: str = "TIFF"
+    request: StackRequest, tools: Tools, aligned: list[Path], work: Path, reporter: Reporter, fmt: str = "TIFF",
+    *, when_done=None,
 ) -> tuple[Path, "Image.Image"]:
     """Fuse the aligned frames into work/fused.tif; fusion problems are not retried.
 
     Returns the file and the picture in it, decoded once here for the checks,
-    the sharpness report and the JPEG/PNG encoder.
+    the sharpness report and the JPEG/PNG encoder.  ``when_done`` is called
+    the moment enfuse exits 0, before its result is checked.
     """
     fused = work / enfuse.FUSED
     argv = fuse_command(request, tools, aligned, work, fmt)
@@ -522,6 +531,8 @@ def run_fusion(
     except ToolTimeout as exc:
         raise FusionFailed(str(exc), argv=exc.argv, returncode=None, stdout=exc.stdout, stderr=exc.stderr, hint=exc.hint) from None
     diag = diagnose.classify(enfuse.NAME, done.returncode, done.stdout, done.stderr)
+    if diag.id == "ok" and when_done is not None:
+        when_done()
     if diag.id != "ok":
         failure = FusionFailed(f"Fusion failed: {diag.explanation}", argv=argv, returncode=done.returncode,
                                stdout=done.stdout, stderr=done.stderr, hint=diagnose.final_advice(diag.id))
@@ -584,25 +595,17 @@ def _deliver_map(target: Path | None, work: Path, files: list[Path]) -> Path | N
     return target
 
 
-#: The end-of-stack sharpness report measures at 1/2 size: full size cost the
-#: tools about 0.3 s of CPU on the pcb stack (7 x 3 Mpx), half size 0.1 s.
+#: The end-of-stack sharpness report measures at 1/2 size: full size cost
+#: about 0.5 s of CPU on the pcb stack (7 x 3 Mpx), half size 0.13 s.
 #: The gain it reports is therefore the half-size one (2.3x on pcb, where the
 #: full-size measure of the tests and the benchmark says 3.2x).
 REPORT_SCALE = 2
-
-
-def _in_background(func, *args, **kwargs):
-    """Run ``func`` at the lowest CPU priority: the Hugin tools come first.
-
-    On Linux a thread has its own nice value; measured on the pcb stack, the
-    inputs' sharpness at normal priority cost the tools about 0.25 s.
-    """
-    if hasattr(os, "setpriority") and hasattr(threading, "get_native_id"):
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
-        except OSError:
-            pass
-    return func(*args, **kwargs)
+#: Threads measuring sharpness once the tools are done.  While a tool runs,
+#: even a lowest-priority thread slowed it down as much as its own CPU time
+#: (OpenMP's threads wait for each other at every step): measured on pcb, the
+#: inputs measured during enfuse made it 0.1 s slower.  After it, two threads
+#: use both cores for the 0.2 CPU s the report needs.
+REPORT_THREADS = 2
 
 
 def stack(request: StackRequest, tools: Tools, reporter: Reporter | None = None) -> StackResult:
@@ -627,13 +630,11 @@ def stack(request: StackRequest, tools: Tools, reporter: Reporter | None = None)
         reporter.note("Frames sorted in natural order: " + ", ".join(f.name for f in files))
     seconds["check"] = time.monotonic() - t0
 
-    # The inputs' sharpness is measured on a side thread while enfuse runs
-    # (Pillow decodes without the GIL, and enfuse leaves a core idle while it
-    # loads its inputs), so the report adds almost no time.
     inside = _flatpak_work(tools, files)
-    # The work folder is the outer context: the side thread (which may read
-    # converted frames from it) is finished before the folder is removed.
-    with work_folder(keep=request.keep_temp, inside=inside) as work, ThreadPoolExecutor(max_workers=1) as side:
+    # The work folder is the outer context: the side threads (which may read
+    # converted frames from it) are finished before the folder is removed.
+    with work_folder(keep=request.keep_temp, inside=inside) as work, \
+            ThreadPoolExecutor(max_workers=REPORT_THREADS, thread_name_prefix="focuswrap-report") as side:
         # Hugin reads neither HEIF nor raw: those become TIFFs in the work folder first.
         converting = sum(formats.needs_conversion(p) for p in photos)
         if converting:
@@ -644,7 +645,13 @@ def stack(request: StackRequest, tools: Tools, reporter: Reporter | None = None)
         )
         if converting:
             seconds["convert"] = time.monotonic() - t
-        input_sharpness = None
+        measuring = []  # the inputs' sharpness, measured in parts once enfuse is done (REPORT_THREADS)
+
+        def measure_inputs() -> None:
+            parts = REPORT_THREADS
+            measuring.extend(side.submit(sharpness.measure_all, frames[k::parts], factor=REPORT_SCALE)
+                             for k in range(parts))
+
         try:
             t = time.monotonic()
             reporter.step("align", f"{len(files)} frames, preset {request.preset.name}")
@@ -653,38 +660,44 @@ def stack(request: StackRequest, tools: Tools, reporter: Reporter | None = None)
 
             t = time.monotonic()
             reporter.step("fuse", f"{len(aligned)} aligned frames")
-            input_sharpness = side.submit(_in_background, sharpness.measure_all, frames, factor=REPORT_SCALE)
-            fused, image = run_fusion(request, tools, aligned, work, reporter, fmt)
+            fused, image = run_fusion(request, tools, aligned, work, reporter, fmt, when_done=measure_inputs)
             seconds["fuse"] = time.monotonic() - t
         except (AlignmentFailed, FusionFailed) as exc:
             if request.keep_temp:
                 # The .pto may be missing: align_image_stack may stop before writing it.
                 kept = f"The work folder is kept for inspection: {work} ({DEBUG_PTO} there, if written, opens in Hugin)."
                 exc.hint = f"{exc.hint}\n{kept}" if exc.hint else kept
-            if input_sharpness is not None:
-                input_sharpness.cancel()
+            for part in measuring:
+                part.cancel()
             raise
         except BaseException:  # Ctrl-C, or an error: do not start measuring now
-            if input_sharpness is not None:
-                input_sharpness.cancel()
+            for part in measuring:
+                part.cancel()
             raise
 
         crop = _crop_box(image, photos[0])
         t = time.monotonic()
         reporter.step("finish", str(output))
-        # The result is measured on the side thread (after the inputs) while it is written.
-        result_report = side.submit(
-            lambda: sharpness.report(image, input_sharpness.result(), [f.name for f in files], factor=REPORT_SCALE)
-        )
+        # The result is measured on a side thread while it is written.
+        result_energy = side.submit(sharpness.measure_all, [image], factor=REPORT_SCALE)
+
+        def sharpness_report():
+            energies = [0.0] * len(frames)
+            for k, part in enumerate(measuring):
+                energies[k::len(measuring)] = part.result()
+            return sharpness.report_measured(result_energy.result()[0], energies, [f.name for f in files])
+
         try:
             size = out_mod.deliver(fused, output, fmt=fmt, first_input=files[0], force=request.force,
                                    orientation=photos[0].orientation, image=image)
             map_path = _deliver_map(map_target, work, files)
         except BaseException:
-            result_report.cancel()
+            result_energy.cancel()
+            for part in measuring:
+                part.cancel()
             raise
         try:
-            report = result_report.result()
+            report = sharpness_report()
         except Exception as exc:  # noqa: BLE001 - the result is written; a failed measurement is no failure
             reporter.note(f"Could not measure sharpness: {exc}")
             report = None

@@ -195,9 +195,13 @@ def report(
     ``gain`` is result / sharpest input (``math.inf`` if every input is
     flat and the result is not, 1.0 if all are flat).
     """
+    return report_measured(gradient_energy(reduced(result, factor), crop=crop), energies, names)
+
+
+def report_measured(res: float, energies: Sequence[float], names: Sequence[str]) -> SharpnessReport:
+    """The report for a result and inputs already measured (see :func:`report`)."""
     if not energies:
         raise ValueError("a sharpness report needs at least one input picture")
-    res = gradient_energy(reduced(result, factor), crop=crop)
     best = max(range(len(energies)), key=energies.__getitem__)
     top = energies[best]
     if top > 0:
