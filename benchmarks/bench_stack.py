@@ -8,7 +8,11 @@ Each round runs, in alternating order and each in a fresh temporary folder:
   photos' folder (``*.jpg`` expanded as the shell would, sorted);
 * **focuswrap**: ``focuswrap stack --preset NAME ... -o out.tif --quiet``
   (TIFF, like the recipe's ``output.tif``, so the comparison is like-for-like);
-* **focuswrap default**: the same with the default preset, when it differs.
+* **focuswrap default**: the same with the default preset, when it differs;
+* **default by hand** (``--by-hand``): the commands ``focuswrap stack --dry-run``
+  prints for the default preset, run directly (with the project edit the
+  dry-run notes, and nona's parts side by side as focuswrap runs them), so
+  that focuswrap's own overhead on its default pipeline shows.
 
 Every focuswrap run gets a fresh ``FOCUSWRAP_HOME``, so the user's config and
 the aligned-frame cache never leak in.  ``--refuse`` adds the "instant re-fuse"
@@ -41,6 +45,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from focuswrap import presets  # noqa: E402
+from focuswrap.hugin import pto  # noqa: E402
 from focuswrap.sharpness import gradient_energy  # noqa: E402
 
 DEFAULT_STACK = REPO.parent / "shared" / "stacks" / "pcb"
@@ -122,6 +127,56 @@ def run_focuswrap(preset: str, photos: list[Path], work: Path, home: Path, suffi
     return Run(seconds, kb, out)
 
 
+PLACEHOLDER = re.compile(r"/[^ ]*focuswrap\.XXXXXXXX")
+
+
+def dry_run_lines(preset: str, photos: list[Path]) -> list[str]:
+    """The commands ``focuswrap stack --dry-run`` prints for ``preset`` (TIFF output)."""
+    with tempfile.TemporaryDirectory(prefix="bench-dry.") as tmp:
+        argv = focuswrap_argv() + ["stack", "--preset", preset, *map(str, photos), "-o", f"{tmp}/out.tif", "--dry-run"]
+        done = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, "FOCUSWRAP_HOME": tmp})
+    if done.returncode != 0:
+        raise SystemExit(f"focuswrap --dry-run failed: {done.stderr}")
+    return done.stdout.splitlines()
+
+
+def run_by_hand(lines: list[str], work: Path) -> Run:
+    """Run the dry-run's commands in ``work``: align, the project edit, nona's parts side by side, enfuse."""
+    import shlex
+
+    folder = work / "by-hand"
+    folder.mkdir()
+    steps: list[list[tuple[dict[str, str], list[str]]]] = []
+    for line in lines:
+        words = shlex.split(PLACEHOLDER.sub(str(folder), line))
+        env = {}
+        while words and re.fullmatch(r"[A-Z_][A-Z0-9_]*=.*", words[0]):
+            name, value = words.pop(0).split("=", 1)
+            env[name] = value
+        program = os.path.basename(words[0])
+        if steps and program == "nona" and os.path.basename(steps[-1][0][1][0]) == "nona":
+            steps[-1].append((env, words))  # nona's parts run together
+        else:
+            steps.append([(env, words)])
+    start = time.perf_counter()
+    peak = 0
+    for step in steps:
+        if os.path.basename(step[0][1][0]) == "nona":
+            project = folder / "debug.pto"
+            linear = pto.with_linear_response(project.read_text())
+            if linear is not None:
+                project.write_text(linear)
+        children = [subprocess.Popen(argv, cwd=folder, env={**os.environ, **env},
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for env, argv in step]
+        for child in children:
+            _, status, usage = os.wait4(child.pid, 0)
+            child.returncode = os.waitstatus_to_exitcode(status)
+            if child.returncode != 0:
+                raise SystemExit(f"failed ({child.returncode}): {' '.join(map(str, child.args))}")
+            peak = max(peak, usage.ru_maxrss)
+    return Run(time.perf_counter() - start, peak, folder / "fused.tif")
+
+
 def refuse_preset(name: str, home: Path) -> None:
     """A user preset 'refuse': preset ``name`` with another fusion window, the same alignment.
 
@@ -172,6 +227,8 @@ def main() -> None:
     parser.add_argument("--preset", help="Preset to compare (default: classic, else miniature).")
     parser.add_argument("--refuse", action="store_true", help="Also time a re-fuse on a warm aligned-frame cache.")
     parser.add_argument("--jpg", action="store_true", help="Also time focuswrap writing JPEG.")
+    parser.add_argument("--by-hand", action="store_true",
+                        help="Also time the default preset's commands (from --dry-run) run without focuswrap.")
     args = parser.parse_args()
 
     photos = [p.resolve() for p in find_photos(args.stack_dir)]
@@ -185,6 +242,9 @@ def main() -> None:
              f"focuswrap {compared}": lambda w, h: run_focuswrap(compared, photos, w, h)}
     if default != compared:
         cases[f"focuswrap {default} (default)"] = lambda w, h: run_focuswrap(default, photos, w, h)
+    if args.by_hand:
+        by_hand = dry_run_lines(default, photos)
+        cases[f"{default} commands by hand"] = lambda w, h: run_by_hand(by_hand, w)
     if args.jpg:
         cases[f"focuswrap {compared} -> jpg"] = lambda w, h: run_focuswrap(compared, photos, w, h, "jpg")
     if args.refuse:
@@ -223,6 +283,12 @@ def main() -> None:
         s = statistics.median(m.sharpness)
         spread = f"{min(m.seconds):.2f}-{max(m.seconds):.2f}"
         print(f"{name:36} {t:8.2f} {spread:>13} {t / base:8.2f} {max(m.peak_kb) / 1024:8.0f} {s:9.1f} {s / base_s:8.3f}")
+    hand = f"{default} commands by hand"
+    if hand in results and f"focuswrap {default} (default)" in results:
+        ours = statistics.median(results[f"focuswrap {default} (default)"].seconds)
+        theirs = statistics.median(results[hand].seconds)
+        print(f"(focuswrap's own overhead on its default pipeline: {ours - theirs:+.2f} s, "
+              f"{ours / theirs:.3f}x the same commands run by hand.)")
     if args.refuse:
         print(f"(the re-fuse row is compared with a full 'focuswrap {compared}' run: its second run fuses "
               "with another contrast window and takes the aligned frames from the cache.)")
