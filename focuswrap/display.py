@@ -190,9 +190,9 @@ def print_result(result: StackResult, *, as_json: bool) -> None:
     sharp = result.sharpness
     if sharp is not None:
         lines.append(f"  sharpness  {sharp.gain:.2f}x the sharpest input ({sharp.sharpest_name})")
-    if result.crop:
-        left, top, right, bottom = result.crop
-        lines.append(f"  cropped    to {right - left}x{bottom - top}, the area every photo covers (--no-crop keeps it all)")
+    if result.crop_size:
+        width, height = result.crop_size
+        lines.append(f"  cropped    to {width}x{height}, the area every photo covers (--no-crop keeps it all)")
     if result.map_output:
         lines.append(f"  map        {result.map_output}")
     if result.work_folder:

@@ -24,7 +24,7 @@ from typing import BinaryIO, Union
 
 from PIL import Image, UnidentifiedImageError
 
-from focuswrap.errors import BadInputError, OutputExistsError
+from focuswrap.errors import BadInputError, Interrupted, OutputExistsError
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -308,6 +308,8 @@ def _orientation(im: Image.Image, fmt: str) -> int:
         else:
             exif = im.getexif()
         value = int(exif.get(_ORIENTATION_TAG, 1))
+    except Interrupted:
+        raise  # Ctrl-C is an Exception here (cli turns the signal into one): never swallow it
     except Exception:  # a broken EXIF block must not stop the stack
         return 1
     return value if 1 <= value <= 8 else 1

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Mapping, Sequence
 
 from focuswrap.errors import MissingToolError, ToolTimeout
@@ -40,6 +40,8 @@ class Completed:
     stdout: str
     stderr: str
     seconds: float
+    #: run_together stopped it because a command beside it failed (its exit code says nothing).
+    stopped: bool = False
 
 
 def _pump(stream, name: str, sink: list[str], on_line: LineCallback | None, logger) -> None:
@@ -105,10 +107,35 @@ def stop(child: subprocess.Popen, grace: float = TERMINATE_GRACE) -> None:
         child.wait()
 
 
-def _expire(child: subprocess.Popen, expired: threading.Event) -> None:
-    """The timeout timer: mark the run as timed out and stop the child (the waiting thread then returns)."""
-    expired.set()
-    stop(child)
+class _Deadline:
+    """The timeout of one run: a timer that stops the child, unless the child finished first."""
+
+    def __init__(self, child: subprocess.Popen, timeout: float | None) -> None:
+        self.child = child
+        self.lock = threading.Lock()
+        self.finished = False
+        self.expired = False
+        self.timer = None
+        # No timer for "no limit", nor beyond what threading.Timer can wait (inf, 1e10 s).
+        if timeout is not None and timeout < threading.TIMEOUT_MAX:
+            self.timer = threading.Timer(timeout, self._expire)
+            self.timer.daemon = True
+            self.timer.start()
+
+    def _expire(self) -> None:
+        with self.lock:
+            if self.finished:
+                return
+            self.expired = True
+        stop(self.child)  # the waiting thread then returns
+
+    def done(self) -> bool:
+        """The child has exited: True if that was the timer's doing."""
+        with self.lock:
+            self.finished = True
+        if self.timer is not None:
+            self.timer.cancel()
+        return self.expired
 
 
 def run(
@@ -154,11 +181,6 @@ def run(
         )
     except OSError as exc:
         raise MissingToolError(f"Could not start {argv[0]}: {exc.strerror or exc}.") from exc
-    with _LIVE_LOCK:
-        _LIVE.add(child)
-    if on_start is not None:
-        on_start(child)
-
     out: list[str] = []
     err: list[str] = []
     pumps = [
@@ -168,22 +190,21 @@ def run(
     try:
         # Everything after Popen is inside this ``try``: a Ctrl-C arriving even
         # while the reader threads start still stops the child.
+        with _LIVE_LOCK:
+            _LIVE.add(child)
+        if on_start is not None:
+            on_start(child)
         for t in pumps:
             t.start()
-        expired = threading.Event()
-        timer = None
-        if timeout is not None:
-            # A blocking wait returns the moment the child exits; Popen.wait(timeout)
-            # polls with sleeps of up to 50 ms, which every run would pay.
-            timer = threading.Timer(timeout, _expire, args=(child, expired))
-            timer.daemon = True
-            timer.start()
+        # A blocking wait returns the moment the child exits (Popen.wait(timeout)
+        # polls with sleeps of up to 50 ms, which every run would pay); the
+        # deadline's timer stops the child if it runs too long.
+        deadline = _Deadline(child, timeout)
         try:
             returncode = child.wait()
         finally:
-            if timer is not None:
-                timer.cancel()
-        if expired.is_set():
+            timed_out = deadline.done()
+        if timed_out:
             for t in pumps:
                 t.join(timeout=2)
             raise ToolTimeout(
@@ -217,12 +238,14 @@ def run_together(
 ) -> list[Completed]:
     """Run several commands side by side, each through :func:`run`; their results in order.
 
-    When one raises (timeout, cannot start) or the wait is interrupted
-    (Ctrl-C, SIGTERM), the others are stopped before the exception goes on.
+    The first command to fail ends the others: one that exits non-zero gets
+    the rest stopped (their results say ``stopped``); one that raises
+    (timeout, cannot start) or an interrupted wait (Ctrl-C, SIGTERM) stops
+    them all before the exception goes on.
     """
     if len(commands) == 1:
         return [run(commands[0], cwd=cwd, env=env, timeout=timeout, on_line=on_line)]
-    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
     started: list[subprocess.Popen] = []
     lock = threading.Lock()
@@ -235,19 +258,35 @@ def run_together(
         if late:  # started just after the others were stopped
             stop(child)
 
+    def stop_the_rest() -> None:
+        with lock:
+            stopping.set()
+            children = list(started)
+        for child in children:
+            stop(child)
+
     pool = ThreadPoolExecutor(max_workers=len(commands), thread_name_prefix="focuswrap-run")
     try:
         futures = [
             pool.submit(run, argv, cwd=cwd, env=env, timeout=timeout, on_line=on_line, on_start=track)
             for argv in commands
         ]
-        return [f.result() for f in futures]
+        pending = set(futures)
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            failed = [f for f in finished if f.exception() is not None or f.result().returncode != 0]
+            if failed and not stopping.is_set():
+                for f in failed:
+                    if f.exception() is not None:
+                        raise f.exception()
+                stop_the_rest()
+                stopped_by_us = pending
+        results = [f.result() for f in futures]
+        if stopping.is_set():
+            results = [replace(r, stopped=True) if f in stopped_by_us else r for f, r in zip(futures, results)]
+        return results
     except BaseException:
-        with lock:
-            stopping.set()
-            children = list(started)
-        for child in children:
-            stop(child)
+        stop_the_rest()
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)

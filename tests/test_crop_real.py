@@ -1,4 +1,5 @@
-"""With the real tools: the default crops to the area every frame covers, and nona's linear response changes nothing.
+"""With the real tools: the default crops to the area every frame covers, nona's linear response changes nothing,
+and enfuse's intermediate result is cheap to read.
 
 The synthetic bracket breathes (each frame a little more magnified), so the
 later frames do not reach the first frame's corners: exactly the stacks that
@@ -30,8 +31,11 @@ def bracket(tmp_path_factory):
 
 
 def _stack(*args, cwd: Path) -> dict:
+    tmp = cwd / "tmp"  # where --keep-temp keeps its work folder: inside the test's own folder
+    tmp.mkdir(exist_ok=True)
+    env = {**os.environ, "TMPDIR": str(tmp)}
     done = subprocess.run([sys.executable, "-m", "focuswrap", "stack", *map(str, args), "--json", "-q", "--no-cache"],
-                          cwd=cwd, capture_output=True, text=True, timeout=300)
+                          cwd=cwd, capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
@@ -79,3 +83,14 @@ def test_linear_response_gives_the_same_frames(bracket, tmp_path):
             # At most one level of rounding in colour, and the same coverage.
             assert max(high for _, high in diff.getextrema()[:3]) <= 1, i
             assert diff.getchannel("A").getextrema() == (0, 0), i
+
+
+@pytest.mark.parametrize(("ext", "compression"), [("jpg", "packbits"), ("png", "packbits"), ("tif", "tiff_lzw")])
+def test_enfuse_writes_an_intermediate_with_packbits_and_a_delivered_tiff_with_lzw(bracket, tmp_path, ext, compression):
+    # enfuse 4.2 ignores --compression=none; PACKBITS reads back in 1.5 ms instead of 40 (pcb).
+    result = _stack(*bracket.frames, "-o", f"out.{ext}", "--keep-temp", cwd=tmp_path)
+    with Image.open(Path(result["work_folder"]) / "fused.tif") as fused:
+        assert fused.info["compression"] == compression
+    if ext == "tif":
+        with Image.open(tmp_path / "out.tif") as out:
+            assert out.info["compression"] == "tiff_lzw"

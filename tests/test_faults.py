@@ -19,7 +19,7 @@ from PIL import Image
 import fakehugin
 from fakehugin import ALIGN, ENFUSE
 from focuswrap import cli, output, proc
-from focuswrap.errors import ExitCode, ToolTimeout
+from focuswrap.errors import ExitCode, Interrupted, MissingToolError, ToolTimeout
 from helpers import Workspace, assert_clean_failure, kill_if_running, process_gone, stack_fails
 
 CRASH = "os.kill(os.getpid(), signal.SIGSEGV)\ntime.sleep(5)"
@@ -90,27 +90,54 @@ def _sleeper(pid_file: Path, seconds: float, code: int = 0) -> list[str]:
     return [sys.executable, "-c", script]
 
 
+def _printer(word: str, seconds: float) -> list[str]:
+    """A command that sleeps, then prints ``word``."""
+    return [sys.executable, "-c", f"import time; time.sleep({seconds}); print({word!r})"]
+
+
 def test_commands_run_together_side_by_side_and_report_in_order(tmp_path: Path) -> None:
     # nona's parts run like this: both at once, results in the order given.
     started = time.monotonic()
     done = proc.run_together(
-        [_sleeper(tmp_path / "a", 1.0, 3), _sleeper(tmp_path / "b", 1.0, 0)], cwd=tmp_path, timeout=30
+        [_printer("first", 1.0), _printer("second", 1.0)], cwd=tmp_path, timeout=30
     )
-    assert [d.returncode for d in done] == [3, 0]
+    assert [(d.returncode, d.stdout, d.stopped) for d in done] == [(0, "first\n", False), (0, "second\n", False)]
     assert time.monotonic() - started < 1.9  # side by side, not one after the other
 
 
-def test_a_timeout_in_one_of_commands_run_together_stops_the_others(tmp_path: Path) -> None:
+def test_one_failing_command_stops_the_commands_run_beside_it(tmp_path: Path) -> None:
+    # No timeout at all: only the failure of the first can end the second early.
     started = time.monotonic()
-    with pytest.raises(ToolTimeout, match=r"ran for more than 1 s and was stopped"):
-        proc.run_together([_sleeper(tmp_path / "short", 30), _sleeper(tmp_path / "long", 60)], cwd=tmp_path, timeout=1)
-    pids = [int((tmp_path / name).read_text()) for name in ("short", "long")]
+    done = proc.run_together([_sleeper(tmp_path / "fails", 0.2, 2), _sleeper(tmp_path / "long", 60)], cwd=tmp_path)
+    pid = int((tmp_path / "long").read_text())
     try:
-        assert all(process_gone(pid) for pid in pids), "a command outlived the timeout"
-        assert time.monotonic() - started < 8
+        assert [d.returncode for d in done][0] == 2 and done[1].returncode != 0
+        assert [d.stopped for d in done] == [False, True]  # the second did not fail: it was stopped
+        assert process_gone(pid) and time.monotonic() - started < 8
     finally:
-        for pid in pids:
+        kill_if_running(pid)
+
+
+def test_a_command_that_cannot_start_stops_the_ones_already_running(tmp_path: Path) -> None:
+    started = time.monotonic()
+    with pytest.raises(MissingToolError):
+        proc.run_together([_sleeper(tmp_path / "long", 60), [str(tmp_path / "no-such-tool")]], cwd=tmp_path)
+    # Not after the first command's 60 s: it was stopped (maybe before it even wrote its pid).
+    assert time.monotonic() - started < 8
+    written = (tmp_path / "long").read_text().strip() if (tmp_path / "long").exists() else ""
+    if written:
+        pid = int(written)
+        try:
+            assert process_gone(pid)
+        finally:
             kill_if_running(pid)
+
+
+@pytest.mark.parametrize("limit", [float("inf"), 1e10])
+def test_a_limit_beyond_what_a_timer_can_wait_means_no_limit(tmp_path: Path, limit: float, capfd) -> None:
+    done = proc.run([sys.executable, "-c", "print('ok')"], cwd=tmp_path, timeout=limit)
+    assert (done.returncode, done.stdout) == (0, "ok\n")
+    assert "Traceback" not in capfd.readouterr().err
 
 
 # ------------------------------------------------------------------- crashes
@@ -222,6 +249,22 @@ def test_in_process_runs_succeed_unpatched(ws: Workspace, in_process, capsys) ->
     # The harness above is sound: the same run without the fault writes the result.
     assert in_process(*ws.photos(), "-o", "out.jpg", "--quiet") == ExitCode.OK, capsys.readouterr().err
     assert (ws.shots / "out.jpg").is_file()
+    assert ws.work_folders() == []
+
+
+def test_ctrl_c_while_the_sharpness_is_measured_is_not_swallowed(ws: Workspace, in_process, monkeypatch, capsys) -> None:
+    # The last wait of a stack: a Ctrl-C (cli raises Interrupted) there must stop
+    # the run with 130, not become a note "Could not measure sharpness".
+    from focuswrap import sharpness
+
+    def interrupted(*args, **kwargs):
+        raise Interrupted("Interrupted; the running Hugin tool was stopped and temporary files were removed.")
+
+    monkeypatch.setattr(sharpness, "measure_all", interrupted)
+    code = in_process(*ws.photos(), "-o", "out.jpg")
+    captured = capsys.readouterr()
+    assert code == ExitCode.INTERRUPTED, captured.err
+    assert "Could not measure sharpness" not in captured.out + captured.err
     assert ws.work_folders() == []
 
 

@@ -132,8 +132,8 @@ def test_plan_is_the_recipe_with_absolute_paths(tmp_path: Path, fakes) -> None:
         f"--output={work / 'fused.tif'}",
         *(str(work / f"aligned_{i:04d}.tif") for i in range(3)),
     ]
-    # The result is a JPEG: enfuse's TIFF is only an intermediate, written uncompressed.
-    assert plan.fuse_argv == [*recipe_fuse[:7], "--compression=none", *recipe_fuse[7:]]
+    # The result is a JPEG: enfuse's TIFF is only an intermediate, written with PACKBITS.
+    assert plan.fuse_argv == [*recipe_fuse[:7], "--compression=packbits", *recipe_fuse[7:]]
     assert len(plan.shell_lines()) == 2
     # A TIFF result is enfuse's own file, LZW-compressed as the recipe writes it.
     tif = pipeline.plan(pipeline.StackRequest(inputs=files, preset=presets.get("classic"), output=tmp_path / "o.tif"), tools)

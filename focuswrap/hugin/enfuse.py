@@ -48,20 +48,21 @@ def build_argv(
     inputs: Sequence[os.PathLike[str] | str],
     output: os.PathLike[str] | str,
     save_masks: str | None = None,
-    uncompressed: bool = False,
+    intermediate: bool = False,
 ) -> list[str]:
-    """``enfuse FLAGS [--compression=none] [--save-masks=...] --output=ABS INPUTS...``
+    """``enfuse FLAGS [--compression=packbits] [--save-masks=...] --output=ABS INPUTS...``
 
-    ``uncompressed``: the result is only an intermediate (focuswrap writes the
-    JPEG or PNG from it), so it is not LZW-compressed, which saves enfuse the
-    compressing and focuswrap the decompressing; the user's own
-    ``--compression`` in extra_args wins.
+    ``intermediate``: the result is only read back by focuswrap (which writes
+    the JPEG or PNG from it), so it is written with PACKBITS, cheap to write
+    and to read, instead of enfuse's default LZW (on pcb: about 0.05 s less
+    for enfuse, and 1.5 ms instead of 40 ms to decode).  enfuse 4.2 ignores
+    ``--compression=none``.  The user's own ``--compression`` in extra_args wins.
     """
     own = any(a.startswith("--compression") for a in options.extra_args)
     return (
         list(command)
         + option_flags(options)
-        + (["--compression=none"] if uncompressed and not own else [])
+        + (["--compression=packbits"] if intermediate and not own else [])
         + ([f"--save-masks={save_masks}"] if save_masks else [])
         + [f"--output={os.path.abspath(os.fspath(output))}"]
         + [os.path.abspath(os.fspath(p)) for p in inputs]
