@@ -245,20 +245,29 @@ def describe(item: NamedPreset) -> str:
     """A preset as a person reads it: where it comes from, both argv lists, the ladder."""
     import shlex
 
-    from focuswrap.hugin import align, enfuse
+    from focuswrap.hugin import align, enfuse, nona
 
     p = item.preset
     origin = f"{item.source} preset, {item.path}" + (" (overrides the bundled one)" if item.overrides_bundled else "")
-    # The same flag builders the real run uses, with placeholders for the paths.
-    align_argv = [align.NAME, *align.option_flags(p.align), "-a", "WORK/aligned_", "PHOTO1", "PHOTO2", "..."]
-    fuse_argv = [enfuse.NAME, *enfuse.option_flags(p.fuse), "--output=WORK/fused.tif", "WORK/aligned_0000.tif", "..."]
-    lines = [
-        f"{item.name}: {p.description}",
-        f"  ({origin})",
-        "",
-        "align:  " + shlex.join(align_argv),
-        "fuse:   " + shlex.join(fuse_argv),
-    ]
+    # The same builders the real run uses, with placeholders for the paths.
+    photos = ["PHOTO1", "PHOTO2", "..."]
+    if p.align.remap == "nona":
+        align_argv = align.build_argv(command=[align.NAME], options=p.align, inputs=[], prefix=None, pto="WORK/debug.pto")
+        remap_argv = nona.build_argv(command=[nona.NAME], project="WORK/debug.pto", prefix="WORK/aligned_", only=[1, 2])
+        at = remap_argv.index("-o")
+        remap_argv[at:at] = ["..."]
+        fused = ["PHOTO1", "WORK/aligned_0001.tif", "..."]
+    else:
+        align_argv, remap_argv = align.build_argv(command=[align.NAME], options=p.align, inputs=[], prefix="WORK/aligned_"), None
+        fused = ["WORK/aligned_0000.tif", "..."]
+    fuse_argv = enfuse.build_argv(command=[enfuse.NAME], options=p.fuse, inputs=[], output="WORK/fused.tif")
+    fuse_argv = [a if not a.startswith("--output=") else "--output=WORK/fused.tif" for a in fuse_argv]
+    lines = [f"{item.name}: {p.description}", f"  ({origin})", "", "align:  " + shlex.join(align_argv + photos)]
+    if remap_argv is not None:
+        lines.append("remap:  " + shlex.join(remap_argv))
+        lines.append("        (one nona per core, each remapping every other frame; when -C finds a border to cut,")
+        lines.append("        nona remaps PHOTO1 too and enfuse gets WORK/aligned_0000.tif in its place)")
+    lines.append("fuse:   " + shlex.join(fuse_argv + fused))
     if p.ladder:
         lines += ["", "fallback ladder (tried in order when alignment fails; each step keeps the previous):"]
         for i, rung in enumerate(p.ladder, 1):

@@ -255,7 +255,7 @@ def test_presets_list_marks_user_presets(run) -> None:
 def test_presets_show(run) -> None:
     done = run("presets", "show", "miniature")
     assert done.returncode == 0, done.stderr
-    assert "align:  align_image_stack -m -e --use-given-order -C -a WORK/aligned_ PHOTO1 PHOTO2 ..." in done.stdout
+    assert "align:  align_image_stack -m -e --use-given-order -C -p WORK/debug.pto PHOTO1 PHOTO2 ..." in done.stdout
     assert "fuse:   enfuse --exposure-weight=0" in done.stdout
     assert re.search(r"^  1\. -i\s+align image centres", done.stdout, re.M)
     assert re.search(r"^  4\. -g 3\s", done.stdout, re.M)

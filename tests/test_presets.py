@@ -121,11 +121,18 @@ def test_describe_shows_both_argv_lines_and_the_ladder():
     text = presets.describe(item)
     assert text.startswith(f"miniature: {item.preset.description}")
     assert "bundled preset" in text
-    assert "align:  align_image_stack -m -e --use-given-order -C -a WORK/aligned_ PHOTO1 PHOTO2 ..." in text
+    assert "align:  align_image_stack -m -e --use-given-order -C -p WORK/debug.pto PHOTO1 PHOTO2 ..." in text
+    # The default remaps with nona and fuses the first photo as it is.
+    assert "remap:  nona -m TIFF_m -z NONE -i 1 -i 2 ... -o WORK/aligned_ WORK/debug.pto" in text
     assert (
         "fuse:   enfuse --exposure-weight=0 --saturation-weight=0 --contrast-weight=1 --hard-mask "
-        "--gray-projector=luminance --contrast-window-size=15 --output=WORK/fused.tif" in text
+        "--gray-projector=luminance --contrast-window-size=15 --output=WORK/fused.tif PHOTO1 WORK/aligned_0001.tif ..."
+        in text
     )
+    # The classic preset: align_image_stack remaps every frame itself, no nona line.
+    classic = presets.describe(presets.get("classic"))
+    assert "align:  align_image_stack -m -e --use-given-order -a WORK/aligned_ PHOTO1 PHOTO2 ..." in classic
+    assert "remap:" not in classic and "WORK/fused.tif WORK/aligned_0000.tif ..." in classic
     assert "fallback ladder" in text
     ladder_lines = [ln.strip() for ln in text.splitlines() if re.match(r"\s+\d\. ", ln)]
     assert len(ladder_lines) == 4
