@@ -94,3 +94,49 @@ def test_enfuse_writes_an_intermediate_with_packbits_and_a_delivered_tiff_with_l
     if ext == "tif":
         with Image.open(tmp_path / "out.tif") as out:
             assert out.info["compression"] == "tiff_lzw"
+
+
+def _nonas_in(folder: Path) -> list[int]:
+    """Pids of nona processes whose working folder is inside ``folder``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() == "nona" and Path(os.readlink(entry / "cwd")).is_relative_to(folder):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.pcb
+@pytest.mark.skipif(not Path("/proc/self/cwd").exists(), reason="needs Linux /proc to find the nona processes")
+def test_ctrl_c_while_the_nonas_run_side_by_side_stops_them_all(pcb_photos, tmp_path):
+    import signal
+    import time
+
+    from helpers import process_gone
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**os.environ, "TMPDIR": str(tmp)}
+    run = subprocess.Popen([sys.executable, "-m", "focuswrap", "stack", *map(str, pcb_photos), "-o", "out.jpg", "-q"],
+                           cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        nonas: list[int] = []
+        while time.monotonic() < deadline and run.poll() is None and len(nonas) < 2:
+            nonas = _nonas_in(tmp)
+            time.sleep(0.02)
+        assert len(nonas) >= 2, "never saw the nonas running side by side"
+        run.send_signal(signal.SIGINT)
+        out, err = run.communicate(timeout=15)
+        assert run.returncode == 130, err
+        assert "focuswrap: error: Interrupted" in err and "Traceback" not in err
+        assert all(process_gone(pid) for pid in nonas)
+        assert list(tmp.iterdir()) == [] and not (tmp_path / "out.jpg").exists()
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.communicate()
