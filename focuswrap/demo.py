@@ -53,14 +53,17 @@ def summary(outcome: DemoOutcome) -> str:
     """A few lines for a person: where things are, and how much better the stack is."""
     r = outcome.result
     gain = r.sharpness.gain if r.sharpness is not None else float("nan")
-    return "\n".join(
-        [
-            f"Stacked {len(r.inputs)} synthetic frames into {r.output}",
-            f"  frames     {outcome.stack.frames[0].parent}",
-            f"  truth      {outcome.stack.truth}  (the scene, sharp everywhere)",
-            f"  sharpness  {gain:.2f}x the sharpest frame",
-            f"  fidelity   {outcome.psnr_result:.1f} dB PSNR to the truth, against {outcome.psnr_best_frame:.1f} dB "
-            f"for the best single frame ({outcome.best_frame})",
-            f"  time       {r.seconds.get('total', 0):.1f} s with preset {r.preset}",
-        ]
-    )
+    lines = [
+        f"Stacked {len(r.inputs)} synthetic frames into {r.output}",
+        f"  frames     {outcome.stack.frames[0].parent}",
+        f"  truth      {outcome.stack.truth}  (the scene, sharp everywhere)",
+        f"  sharpness  {gain:.2f}x the sharpest frame",
+        f"  fidelity   {outcome.psnr_result:.1f} dB PSNR to the truth, against {outcome.psnr_best_frame:.1f} dB "
+        f"for the best single frame ({outcome.best_frame})",
+    ]
+    if r.crop_size:
+        # The frames breathe (each a little more magnified): the later ones miss the first one's edges.
+        lines.append(f"  cropped    to {r.crop_size[0]}x{r.crop_size[1]}, the area every frame covers "
+                     "(fidelity measured there)")
+    lines.append(f"  time       {r.seconds.get('total', 0):.1f} s with preset {r.preset}")
+    return "\n".join(lines)

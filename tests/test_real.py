@@ -405,6 +405,11 @@ def test_demo_prints_sharpness_and_fidelity(tmp_path):
     assert float(gain[1]) > 1.0
     assert float(fidelity[1]) > float(fidelity[2])
     assert (folder / "stacked.jpg").is_file()
+    # The synthetic frames breathe, so the default's -C crops; the summary says to what size.
+    cropped = re.search(r"^\s*cropped\s+to (\d+)x(\d+), the area every frame covers", run.stdout, re.M)
+    assert cropped, run.explain()
+    with Image.open(folder / "stacked.jpg") as im:
+        assert im.size == (int(cropped[1]), int(cropped[2]))
     assert leftovers(run, folder) == []
 
 
