@@ -45,6 +45,7 @@ TIMEOUT = typer.Option(None, "--timeout", min=1, help="Seconds one Hugin tool ma
 QUIET = typer.Option(False, "--quiet", "-q", help="No progress output.")
 VERBOSE = typer.Option(False, "--verbose", "-v", help="Also show the exact commands and the tools' full output.")
 NO_CACHE = typer.Option(False, "--no-cache", help="Neither reuse nor keep aligned frames in the cache.")
+CROP = typer.Option(None, "--crop/--no-crop", help="Crop to the area every photo covers (default: as the preset says; all but 'classic' crop).")
 
 _verbose = False  # set by --verbose: failure reports then include the tools' output
 
@@ -107,7 +108,7 @@ def stack(
     verbose: bool = VERBOSE,
     as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object (see docs/json.md)."),
     map_output: Optional[Path] = typer.Option(None, "--map", help="Also write a PNG showing which photo each part of the result came from."),
-    crop: Optional[bool] = typer.Option(None, "--crop/--no-crop", help="Crop to the area every photo covers (default: as the preset says)."),
+    crop: Optional[bool] = CROP,
     no_cache: bool = NO_CACHE,
     hugin_dir: Optional[Path] = HUGIN_DIR,
 ) -> None:
@@ -166,17 +167,18 @@ def batch_command(
     timeout: Optional[float] = TIMEOUT,
     quiet: bool = QUIET,
     verbose: bool = VERBOSE,
+    crop: Optional[bool] = CROP,
     no_cache: bool = NO_CACHE,
     hugin_dir: Optional[Path] = HUGIN_DIR,
 ) -> None:
     """Stack every focus bracket in a folder, one result per bracket, with a summary at the end."""
     global _verbose
     _verbose = verbose
-    from focuswrap import batch, display
+    from focuswrap import batch, display, presets
     from focuswrap.config import load_config
 
     config = load_config()
-    chosen = _preset(preset, config)
+    chosen = presets.with_crop(_preset(preset, config), crop)
     tools = None if dry_run else _tools(hugin_dir, config)  # listing the brackets needs no Hugin
     reporter = display.make_reporter(quiet=quiet or dry_run, verbose=verbose)
     with reporter:

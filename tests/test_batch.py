@@ -597,3 +597,10 @@ def test_cli_batch_runs_and_exits_with_the_summary(tmp_path: Path, fake_tools) -
     again = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
     assert again.returncode == 0 and "2 up to date" in again.stdout
     assert not [p for p in tmp_path.iterdir() if p.name.startswith("focuswrap.")]
+    # The default preset crops (-C); --no-crop reaches every stack of the batch.
+    align = fake_tools[0]
+    assert align.calls and all("-C" in call for call in align.calls)
+    before = len(align.calls)
+    cropless = subprocess.run([*argv, "--no-crop", "--force"], capture_output=True, text=True, env=env, timeout=120)
+    assert cropless.returncode == 0, cropless.stderr
+    assert len(align.calls) == before + 2 and not any("-C" in call for call in align.calls[before:])
