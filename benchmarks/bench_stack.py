@@ -166,8 +166,12 @@ def run_by_hand(lines: list[str], work: Path) -> Run:
             linear = pto.with_linear_response(project.read_text())
             if linear is not None:
                 project.write_text(linear)
-        children = [subprocess.Popen(argv, cwd=folder, env={**os.environ, **env},
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for env, argv in step]
+        children = [
+            subprocess.Popen(
+                argv, cwd=folder, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+            for env, argv in step
+        ]
         for child in children:
             _, status, usage = os.wait4(child.pid, 0)
             child.returncode = os.waitstatus_to_exitcode(status)
@@ -209,8 +213,13 @@ def median_of(argv: list[str], times: int = 10) -> float:
 
 def import_offenders(top: int = 6) -> list[tuple[int, str]]:
     """The slowest imports behind ``import focuswrap.cli`` (cumulative microseconds, module)."""
-    done = subprocess.run([sys.executable, "-X", "importtime", "-c", "import focuswrap.cli"],
-                          capture_output=True, text=True, check=True, cwd=REPO)
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import focuswrap.cli"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+    )
     rows = []
     for line in done.stderr.splitlines():
         # import time:       735 |      38608 |     typer.main
@@ -227,8 +236,11 @@ def main() -> None:
     parser.add_argument("--preset", help="Preset to compare (default: classic, else miniature).")
     parser.add_argument("--refuse", action="store_true", help="Also time a re-fuse on a warm aligned-frame cache.")
     parser.add_argument("--jpg", action="store_true", help="Also time focuswrap writing JPEG.")
-    parser.add_argument("--by-hand", action="store_true",
-                        help="Also time the default preset's commands (from --dry-run) run without focuswrap.")
+    parser.add_argument(
+        "--by-hand",
+        action="store_true",
+        help="Also time the default preset's commands (from --dry-run) run without focuswrap.",
+    )
     args = parser.parse_args()
 
     # An installed focuswrap has its bytecode (pip compiles it on install); a source
@@ -247,8 +259,10 @@ def main() -> None:
     compared = args.preset or ("classic" if "classic" in names else "miniature")
     default = presets.DEFAULT_PRESET
 
-    cases = {"recipe": lambda w, h: run_recipe(RECIPE, w),
-             f"focuswrap {compared}": lambda w, h: run_focuswrap(compared, photos, w, h)}
+    cases = {
+        "recipe": lambda w, h: run_recipe(RECIPE, w),
+        f"focuswrap {compared}": lambda w, h: run_focuswrap(compared, photos, w, h),
+    }
     if default != compared:
         cases[f"focuswrap {default} (default)"] = lambda w, h: run_focuswrap(default, photos, w, h)
     if args.by_hand:
@@ -258,12 +272,16 @@ def main() -> None:
         cases[f"focuswrap {compared} -> jpg"] = lambda w, h: run_focuswrap(compared, photos, w, h, "jpg")
     if args.refuse:
         cases["recipe enfuse only"] = lambda w, h: (run_recipe(RECIPE[:1], w), run_recipe(REFUSE_RECIPE, w))[1]
-        cases[f"focuswrap {compared} re-fuse"] = lambda w, h: (run_focuswrap(compared, photos, w, h),
-                                                              refuse_preset(compared, h),
-                                                              run_focuswrap("refuse", photos, w, h))[2]
+        cases[f"focuswrap {compared} re-fuse"] = lambda w, h: (
+            run_focuswrap(compared, photos, w, h),
+            refuse_preset(compared, h),
+            run_focuswrap("refuse", photos, w, h),
+        )[2]
 
-    print(f"{len(photos)} photos in {args.stack_dir}, {args.rounds} rounds, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.2f} at start")
+    print(
+        f"{len(photos)} photos in {args.stack_dir}, {args.rounds} rounds, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.2f} at start"
+    )
     print("recipe:    " + "\n           ".join(RECIPE))
     print(f"focuswrap: focuswrap stack --preset {compared} PHOTOS... -o out.tif --quiet")
     results = {name: Measure() for name in cases}
@@ -285,22 +303,30 @@ def main() -> None:
     base_t = statistics.median(results["recipe"].seconds)
     base_s = statistics.median(results["recipe"].sharpness)
     full_t = statistics.median(results[f"focuswrap {compared}"].seconds)
-    print(f"\n{'case':36} {'median s':>8} {'min-max s':>13} {'x recipe':>8} {'peak MiB':>8} {'sharpness':>9} {'x recipe':>8}")
+    print(
+        f"\n{'case':36} {'median s':>8} {'min-max s':>13} {'x recipe':>8} {'peak MiB':>8} {'sharpness':>9} {'x recipe':>8}"
+    )
     for name, m in results.items():
         base = full_t if name.endswith("re-fuse") else base_t
         t = statistics.median(m.seconds)
         s = statistics.median(m.sharpness)
         spread = f"{min(m.seconds):.2f}-{max(m.seconds):.2f}"
-        print(f"{name:36} {t:8.2f} {spread:>13} {t / base:8.2f} {max(m.peak_kb) / 1024:8.0f} {s:9.1f} {s / base_s:8.3f}")
+        print(
+            f"{name:36} {t:8.2f} {spread:>13} {t / base:8.2f} {max(m.peak_kb) / 1024:8.0f} {s:9.1f} {s / base_s:8.3f}"
+        )
     hand = f"{default} commands by hand"
     if hand in results and f"focuswrap {default} (default)" in results:
         ours = statistics.median(results[f"focuswrap {default} (default)"].seconds)
         theirs = statistics.median(results[hand].seconds)
-        print(f"(focuswrap's own overhead on its default pipeline: {ours - theirs:+.2f} s, "
-              f"{ours / theirs:.3f}x the same commands run by hand.)")
+        print(
+            f"(focuswrap's own overhead on its default pipeline: {ours - theirs:+.2f} s, "
+            f"{ours / theirs:.3f}x the same commands run by hand.)"
+        )
     if args.refuse:
-        print(f"(the re-fuse row is compared with a full 'focuswrap {compared}' run: its second run fuses "
-              "with another contrast window and takes the aligned frames from the cache.)")
+        print(
+            f"(the re-fuse row is compared with a full 'focuswrap {compared}' run: its second run fuses "
+            "with another contrast window and takes the aligned frames from the cache.)"
+        )
 
     python = median_of([sys.executable, "-c", "pass"])
     print("\nStart-up (median of 10):")

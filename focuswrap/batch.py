@@ -196,10 +196,7 @@ def _photos_in(folder: Path) -> list[Path]:
 
 
 def _subfolders(folder: Path, exclude: Sequence[Path]) -> list[Path]:
-    return [
-        p for p in _listdir(folder)
-        if p.is_dir() and not _hidden(p) and not any(_same_path(p, x) for x in exclude)
-    ]
+    return [p for p in _listdir(folder) if p.is_dir() and not _hidden(p) and not any(_same_path(p, x) for x in exclude)]
 
 
 def open_camera_bracket(path: Path) -> tuple[str, int] | None:
@@ -449,7 +446,9 @@ class _GroupReporter(Reporter):
     another tool starts.
     """
 
-    def __init__(self, base: Reporter, name: str, *, parallel: bool, cancel: threading.Event, lock: threading.Lock) -> None:
+    def __init__(
+        self, base: Reporter, name: str, *, parallel: bool, cancel: threading.Event, lock: threading.Lock
+    ) -> None:
         self.base = base
         self.name = name
         self.parallel = parallel
@@ -671,7 +670,9 @@ def run(
     try:
         result.outdir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise BadInputError(f"focuswrap cannot create the results folder {result.outdir}: {exc.strerror or exc}.") from None
+        raise BadInputError(
+            f"focuswrap cannot create the results folder {result.outdir}: {exc.strerror or exc}."
+        ) from None
     # The batch has already put each group's frames in natural order.
     template = StackRequest(inputs=[], preset=preset, keep_order=True, **stack_options)
     base = reporter or Reporter()
@@ -720,13 +721,15 @@ def summary_table(result: BatchResult) -> str:
     rows: list[tuple[str, ...]] = [("stack", "frames", "attempts", "result", "time")]
     for o in result.outcomes:
         ran = o.status in ("ok", "failed", "interrupted")
-        rows.append((
-            o.group.name,
-            str(len(o.group.frames)),
-            str(o.attempts) if ran and o.attempts else "-",
-            o.result_text,
-            _seconds(o.seconds) if ran else "-",
-        ))
+        rows.append(
+            (
+                o.group.name,
+                str(len(o.group.frames)),
+                str(o.attempts) if ran and o.attempts else "-",
+                o.result_text,
+                _seconds(o.seconds) if ran else "-",
+            )
+        )
     return "\n".join(_table(rows, right=(1, 2, 4)))
 
 

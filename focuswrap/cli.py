@@ -11,7 +11,6 @@ from __future__ import annotations
 import signal
 import sys
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -34,18 +33,29 @@ presets_app = typer.Typer(
 )
 app.add_typer(presets_app, name="presets")
 
-HUGIN_DIR = typer.Option(None, "--hugin-dir", help="Folder holding align_image_stack and enfuse (else FOCUSWRAP_HUGIN_DIR, config.toml, PATH, the usual install places).", file_okay=False)
+HUGIN_DIR = typer.Option(
+    None,
+    "--hugin-dir",
+    help="Folder holding align_image_stack and enfuse (else FOCUSWRAP_HUGIN_DIR, config.toml, PATH, the usual install places).",
+    file_okay=False,
+)
 
 
 # Options several commands share, declared once.
 PRESET = typer.Option(None, "-p", "--preset", help="Preset name (see 'focuswrap presets list'). Default: miniature.")
 NO_RETRY = typer.Option(False, "--no-retry", help="Do not climb the preset's fallback ladder when alignment fails.")
 MAX_ATTEMPTS = typer.Option(None, "--max-attempts", min=1, help="At most this many alignment attempts per stack.")
-TIMEOUT = typer.Option(None, "--timeout", min=1, help="Seconds one Hugin tool may run before it is stopped (default 1800).")
+TIMEOUT = typer.Option(
+    None, "--timeout", min=1, help="Seconds one Hugin tool may run before it is stopped (default 1800)."
+)
 QUIET = typer.Option(False, "--quiet", "-q", help="No progress output.")
 VERBOSE = typer.Option(False, "--verbose", "-v", help="Also show the exact commands and the tools' full output.")
 NO_CACHE = typer.Option(False, "--no-cache", help="Neither reuse nor keep aligned frames in the cache.")
-CROP = typer.Option(None, "--crop/--no-crop", help="Crop to the area every photo covers (default: as the preset says; all but 'classic' crop).")
+CROP = typer.Option(
+    None,
+    "--crop/--no-crop",
+    help="Crop to the area every photo covers (default: as the preset says; all but 'classic' crop).",
+)
 
 _verbose = False  # set by --verbose: failure reports then include the tools' output
 
@@ -58,7 +68,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
 ) -> None:
     """Focus-stack photos with Hugin's align_image_stack and enfuse."""
 
@@ -75,14 +87,14 @@ def _stack_options(config, *, no_retry: bool, max_attempts, timeout, quiet: bool
     )
 
 
-def _preset(name: Optional[str], config):
+def _preset(name: str | None, config):
     """The preset asked for, else config.toml's, else the default."""
     from focuswrap import presets
 
     return presets.get(name or config.preset or presets.DEFAULT_PRESET)
 
 
-def _tools(hugin_dir: Optional[Path], config=None):
+def _tools(hugin_dir: Path | None, config=None):
     """Find both Hugin tools (``config``: the already loaded config.toml, if the command has it)."""
     from focuswrap import discovery
     from focuswrap.config import load_config
@@ -91,26 +103,41 @@ def _tools(hugin_dir: Optional[Path], config=None):
     return discovery.find_tools(hugin_dir=hugin_dir, config_hugin_dir=config.hugin_dir)
 
 
-@app.command(epilog="Examples:\n\n  focuswrap stack IMG_1.jpg IMG_2.jpg IMG_3.jpg -o stacked.jpg\n\n"
-             "  focuswrap stack shots/*.jpg --preset handheld\n\n  focuswrap stack shots/*.jpg --dry-run")
+@app.command(
+    epilog="Examples:\n\n  focuswrap stack IMG_1.jpg IMG_2.jpg IMG_3.jpg -o stacked.jpg\n\n"
+    "  focuswrap stack shots/*.jpg --preset handheld\n\n  focuswrap stack shots/*.jpg --dry-run"
+)
 def stack(
-    photos: List[Path] = typer.Argument(..., help="The photos of one focus bracket (two or more).", show_default=False, metavar="PHOTOS..."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Result file (.jpg, .tif, .png). Default: next to the first photo, named FIRST-stacked.EXT."),
-    preset: Optional[str] = PRESET,
+    photos: list[Path] = typer.Argument(
+        ..., help="The photos of one focus bracket (two or more).", show_default=False, metavar="PHOTOS..."
+    ),
+    output: Path | None = typer.Option(
+        None,
+        "-o",
+        "--output",
+        help="Result file (.jpg, .tif, .png). Default: next to the first photo, named FIRST-stacked.EXT.",
+    ),
+    preset: str | None = PRESET,
     force: bool = typer.Option(False, "--force", "-f", help="Replace the output file if it exists."),
     dry_run: bool = typer.Option(False, "--dry-run", "-n", help="Print the exact commands, run nothing."),
-    keep_temp: bool = typer.Option(False, "--keep-temp", help="Keep the work folder (aligned frames, debug.pto) for inspection."),
-    keep_order: bool = typer.Option(False, "--keep-order", help="Use the photos in the order given (default: natural name order)."),
+    keep_temp: bool = typer.Option(
+        False, "--keep-temp", help="Keep the work folder (aligned frames, debug.pto) for inspection."
+    ),
+    keep_order: bool = typer.Option(
+        False, "--keep-order", help="Use the photos in the order given (default: natural name order)."
+    ),
     no_retry: bool = NO_RETRY,
-    max_attempts: Optional[int] = MAX_ATTEMPTS,
-    timeout: Optional[float] = TIMEOUT,
+    max_attempts: int | None = MAX_ATTEMPTS,
+    timeout: float | None = TIMEOUT,
     quiet: bool = QUIET,
     verbose: bool = VERBOSE,
     as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object (see docs/json.md)."),
-    map_output: Optional[Path] = typer.Option(None, "--map", help="Also write a PNG showing which photo each part of the result came from."),
-    crop: Optional[bool] = CROP,
+    map_output: Path | None = typer.Option(
+        None, "--map", help="Also write a PNG showing which photo each part of the result came from."
+    ),
+    crop: bool | None = CROP,
     no_cache: bool = NO_CACHE,
-    hugin_dir: Optional[Path] = HUGIN_DIR,
+    hugin_dir: Path | None = HUGIN_DIR,
 ) -> None:
     """Stack photos focused at different distances into one sharp image."""
     global _verbose
@@ -133,7 +160,9 @@ def stack(
             keep_temp=keep_temp,
             keep_order=keep_order,
             map_output=map_output,
-            **_stack_options(config, no_retry=no_retry, max_attempts=max_attempts, timeout=timeout, quiet=quiet, no_cache=no_cache),
+            **_stack_options(
+                config, no_retry=no_retry, max_attempts=max_attempts, timeout=timeout, quiet=quiet, no_cache=no_cache
+            ),
         )
         tools = finding.result()
     if dry_run:
@@ -149,27 +178,45 @@ def stack(
     display.print_result(result, as_json=as_json)
 
 
-@app.command("batch", epilog="Examples:\n\n  focuswrap batch ~/DCIM/OpenCamera\n\n"
-             "  focuswrap batch shots/ --dry-run\n\n  focuswrap batch shots/ -o stacked/ --format tif --group-by time --gap 10")
+@app.command(
+    "batch",
+    epilog="Examples:\n\n  focuswrap batch ~/DCIM/OpenCamera\n\n"
+    "  focuswrap batch shots/ --dry-run\n\n  focuswrap batch shots/ -o stacked/ --format tif --group-by time --gap 10",
+)
 def batch_command(
     folder: Path = typer.Argument(..., help="Folder holding the focus brackets.", show_default=False),
-    outdir: Optional[Path] = typer.Option(None, "-o", "--output-dir", help="Folder for the results, named GROUP-stacked.EXT (created if needed). Default: FOLDER/stacked."),
-    group_by: str = typer.Option("auto", "--group-by", help="How photos form brackets: names (Open Camera IMG_date_time_N), folders (one per subfolder), time (pauses in capture time), or auto: folders if a subfolder holds photos, else names, else time."),
-    gap: float = typer.Option(5.0, "--gap", help="With time grouping: seconds between two photos that start a new bracket."),
+    outdir: Path | None = typer.Option(
+        None,
+        "-o",
+        "--output-dir",
+        help="Folder for the results, named GROUP-stacked.EXT (created if needed). Default: FOLDER/stacked.",
+    ),
+    group_by: str = typer.Option(
+        "auto",
+        "--group-by",
+        help="How photos form brackets: names (Open Camera IMG_date_time_N), folders (one per subfolder), time (pauses in capture time), or auto: folders if a subfolder holds photos, else names, else time.",
+    ),
+    gap: float = typer.Option(
+        5.0, "--gap", help="With time grouping: seconds between two photos that start a new bracket."
+    ),
     fmt: str = typer.Option("jpg", "--format", help="Result format: jpg, tif or png."),
-    preset: Optional[str] = PRESET,
+    preset: str | None = PRESET,
     force: bool = typer.Option(False, "--force", "-f", help="Stack again even where the result is up to date."),
-    dry_run: bool = typer.Option(False, "--dry-run", "-n", help="List the brackets found and the results they would give; run nothing."),
-    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Stacks to run at once (each needs its own memory for its frames)."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", "-n", help="List the brackets found and the results they would give; run nothing."
+    ),
+    jobs: int = typer.Option(
+        1, "--jobs", "-j", min=1, help="Stacks to run at once (each needs its own memory for its frames)."
+    ),
     keep_temp: bool = typer.Option(False, "--keep-temp", help="Keep each stack's work folder for inspection."),
     no_retry: bool = NO_RETRY,
-    max_attempts: Optional[int] = MAX_ATTEMPTS,
-    timeout: Optional[float] = TIMEOUT,
+    max_attempts: int | None = MAX_ATTEMPTS,
+    timeout: float | None = TIMEOUT,
     quiet: bool = QUIET,
     verbose: bool = VERBOSE,
-    crop: Optional[bool] = CROP,
+    crop: bool | None = CROP,
     no_cache: bool = NO_CACHE,
-    hugin_dir: Optional[Path] = HUGIN_DIR,
+    hugin_dir: Path | None = HUGIN_DIR,
 ) -> None:
     """Stack every focus bracket in a folder, one result per bracket, with a summary at the end."""
     global _verbose
@@ -195,7 +242,9 @@ def batch_command(
             dry_run=dry_run,
             reporter=reporter,
             keep_temp=keep_temp,
-            **_stack_options(config, no_retry=no_retry, max_attempts=max_attempts, timeout=timeout, quiet=quiet, no_cache=no_cache),
+            **_stack_options(
+                config, no_retry=no_retry, max_attempts=max_attempts, timeout=timeout, quiet=quiet, no_cache=no_cache
+            ),
         )
     batch.print_report(result, verbose=verbose)
     if result.exit_code:
@@ -203,7 +252,7 @@ def batch_command(
 
 
 @app.command(epilog="Examples:\n\n  focuswrap doctor\n\n  focuswrap doctor --hugin-dir /opt/hugin/bin")
-def doctor(hugin_dir: Optional[Path] = HUGIN_DIR) -> None:
+def doctor(hugin_dir: Path | None = HUGIN_DIR) -> None:
     """Show where Hugin's tools are, their versions, and focuswrap's folders."""
     from focuswrap import doctor as doctor_mod
 
@@ -218,7 +267,7 @@ def demo(
     folder: Path = typer.Argument(Path("focuswrap-demo"), help="Where to write the synthetic photos and the result."),
     force: bool = typer.Option(False, "--force", "-f", help="Replace an earlier demo result."),
     quiet: bool = QUIET,
-    hugin_dir: Optional[Path] = HUGIN_DIR,
+    hugin_dir: Path | None = HUGIN_DIR,
 ) -> None:
     """Render a synthetic focus bracket, stack it with the real tools, and say how well it went."""
     from focuswrap import demo as demo_mod
@@ -242,7 +291,9 @@ def presets_list() -> None:
         print(f"{item.name}{default}{tag}\n    {item.preset.description}")
 
 
-@presets_app.command("show", epilog="Examples:\n\n  focuswrap presets show miniature\n\n  focuswrap presets show handheld")
+@presets_app.command(
+    "show", epilog="Examples:\n\n  focuswrap presets show miniature\n\n  focuswrap presets show handheld"
+)
 def presets_show(name: str = typer.Argument(..., help="Preset name.")) -> None:
     """Show the exact arguments a preset gives each tool, and its fallback ladder."""
     from focuswrap import presets
@@ -324,8 +375,11 @@ def main() -> None:
 
         if os.environ.get("FOCUSWRAP_DEBUG"):
             raise
-        print(f"focuswrap: internal error: {type(exc).__name__}: {exc} "
-              "(please report it; FOCUSWRAP_DEBUG=1 shows the details).", file=sys.stderr)
+        print(
+            f"focuswrap: internal error: {type(exc).__name__}: {exc} "
+            "(please report it; FOCUSWRAP_DEBUG=1 shows the details).",
+            file=sys.stderr,
+        )
         sys.exit(int(ExitCode.INTERNAL))
 
 

@@ -10,8 +10,8 @@ missed), and the map marks it with grey stripes.  A legend names the frames.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 #: enfuse's --save-masks templates; %n counts input images from 1.
 SOFT_TEMPLATE = "softmask-%n.tif"
@@ -19,8 +19,16 @@ HARD_TEMPLATE = "hardmask-%n.tif"
 
 #: One colour per frame (cycled after ten): distinct and readable on a dark background.
 PALETTE = [
-    (230, 25, 75), (245, 130, 48), (255, 225, 25), (60, 180, 75), (70, 240, 240),
-    (0, 130, 200), (145, 30, 180), (240, 50, 230), (250, 190, 212), (170, 110, 40),
+    (230, 25, 75),
+    (245, 130, 48),
+    (255, 225, 25),
+    (60, 180, 75),
+    (70, 240, 240),
+    (0, 130, 200),
+    (145, 30, 180),
+    (240, 50, 230),
+    (250, 190, 212),
+    (170, 110, 40),
 ]
 #: Below this share of the strongest weight anywhere, no frame counts as sharp.
 WEAK_SHARE = 0.04

@@ -63,7 +63,8 @@ def summary(outcome: DemoOutcome) -> str:
     ]
     if r.crop_size:
         # The frames breathe (each a little more magnified): the later ones miss the first one's edges.
-        lines.append(f"  cropped    to {r.crop_size[0]}x{r.crop_size[1]}, the area every frame covers "
-                     "(fidelity measured there)")
+        lines.append(
+            f"  cropped    to {r.crop_size[0]}x{r.crop_size[1]}, the area every frame covers (fidelity measured there)"
+        )
     lines.append(f"  time       {r.seconds.get('total', 0):.1f} s with preset {r.preset}")
     return "\n".join(lines)

@@ -123,7 +123,7 @@ DIAGNOSES: dict[str, DiagnosisInfo] = {
         title="The optimiser failed",
         explanation="align_image_stack found control points but could not compute a consistent alignment from them.",
         advice=(
-            "The line before \"Bad params\" names what libpano13 rejected; a field of "
+            'The line before "Bad params" names what libpano13 rejected; a field of '
             "view given with -f must be below 180 degrees for an ordinary (rectilinear) "
             "lens. Otherwise try other options: without -m, with -i, or with a larger "
             "error threshold (-t). Keep the work folder (--keep-temp) and open "

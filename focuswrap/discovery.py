@@ -26,8 +26,9 @@ import re
 import shlex
 import shutil
 import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Literal, Mapping
+from typing import Any, Literal
 
 from focuswrap.errors import MissingToolError, ToolTimeout, ToolTooOldError
 from focuswrap.proc import run
@@ -290,8 +291,7 @@ def probe_version(tool: Tool, *, timeout: float = PROBE_TIMEOUT) -> Tool:
     if tool.name == ENFUSE and _version_tuple(version) < MIN_ENFUSE:
         raise ToolTooOldError(
             f"enfuse {version} ({shlex.join(tool.command)}, from {tool.source}) is too old, need 4.0 or newer.\n"
-            "Install a newer one, or point --hugin-dir at a folder holding enfuse 4.0 or newer.\n"
-            + install_advice()
+            "Install a newer one, or point --hugin-dir at a folder holding enfuse 4.0 or newer.\n" + install_advice()
         )
     return replace(tool, version=version)
 

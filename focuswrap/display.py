@@ -11,8 +11,8 @@ import json
 import math
 import shlex
 import sys
-from pathlib import Path
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from focuswrap.pipeline import Attempt, Reporter, StackResult
 
@@ -89,7 +89,7 @@ class LiveReporter(PlainReporter):
     def _say(self, text: str) -> None:
         self.bar.console.print(text, highlight=False, markup=False)
 
-    def __enter__(self) -> "LiveReporter":
+    def __enter__(self) -> LiveReporter:
         self.bar.start()
         return self
 

@@ -9,8 +9,8 @@ and an exit code in exactly one place.  The codes are documented in
 from __future__ import annotations
 
 import shlex
+from collections.abc import Sequence
 from enum import IntEnum
-from typing import Sequence
 
 
 class ExitCode(IntEnum):

@@ -90,7 +90,7 @@ class DamagedPhoto(Exception):
 
 
 def kind_of(path: PathLike, header: bytes = b"") -> str | None:
-    """"heif", "raw" or None, from the extension or (HEIF renamed .jpg) the file's first bytes."""
+    """ "heif", "raw" or None, from the extension or (HEIF renamed .jpg) the file's first bytes."""
     suffix = Path(path).suffix.lower()
     if suffix in inputs.HEIF_EXTENSIONS:
         return "heif"
@@ -211,8 +211,13 @@ def read_photo(path: PathLike, kind: str) -> inputs.Photo:
         except _decode_errors(module) as exc:
             raise DamagedPhoto(_reason(exc)) from None
         return inputs.Photo(
-            path=Path(path).absolute(), width=width, height=height, orientation=1,
-            mode=mode.split(";")[0], format=HEIF_FORMAT, bits=bits,
+            path=Path(path).absolute(),
+            width=width,
+            height=height,
+            orientation=1,
+            mode=mode.split(";")[0],
+            format=HEIF_FORMAT,
+            bits=bits,
         )
     try:
         with module.imread(os.fspath(path)) as raw:
@@ -221,8 +226,13 @@ def read_photo(path: PathLike, kind: str) -> inputs.Photo:
     except _decode_errors(module) as exc:
         raise DamagedPhoto(_reason(exc)) from None
     return inputs.Photo(
-        path=Path(path).absolute(), width=width, height=height, orientation=_FLIP_TO_EXIF.get(flip, 1),
-        mode="RGB", format=RAW_FORMAT, bits=16,
+        path=Path(path).absolute(),
+        width=width,
+        height=height,
+        orientation=_FLIP_TO_EXIF.get(flip, 1),
+        mode="RGB",
+        format=RAW_FORMAT,
+        bits=16,
     )
 
 
@@ -307,8 +317,9 @@ def convert(photo: inputs.Photo, target: Path) -> Path:
     exif, icc = read_metadata(photo.path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        write_tiff(target, size=size, samples=samples, bits=bits, data=data,
-                   exif=exif, icc=icc, orientation=orientation)
+        write_tiff(
+            target, size=size, samples=samples, bits=bits, data=data, exif=exif, icc=icc, orientation=orientation
+        )
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
             raise WriteFailed(
@@ -322,8 +333,15 @@ def convert(photo: inputs.Photo, target: Path) -> Path:
 #: pillow-heif modes -> (samples, bits).  10- and 12-bit photos come as ";16",
 #: scaled to the full 16-bit range, little-endian.
 _HEIF_LAYOUTS = {
-    "RGB": (3, 8), "RGBA": (4, 8), "L": (1, 8), "LA": (2, 8),
-    "RGB;16": (3, 16), "RGBA;16": (4, 16), "L;16": (1, 16), "I;16": (1, 16), "I;16L": (1, 16),
+    "RGB": (3, 8),
+    "RGBA": (4, 8),
+    "L": (1, 8),
+    "LA": (2, 8),
+    "RGB;16": (3, 16),
+    "RGBA;16": (4, 16),
+    "L;16": (1, 16),
+    "I;16": (1, 16),
+    "I;16L": (1, 16),
 }
 
 
@@ -372,21 +390,31 @@ _IMAGE_UNIQUE_ID = 0xA420
 #: IFD0 tags that describe the photo, not how its pixels are stored: the only
 #: ones carried over (a TIFF or raw input's IFD0 also holds strip offsets,
 #: DNG colour matrices and sub-IFDs that would be wrong in the result).
-_IFD0_KEEP = frozenset({
-    0x010E,  # ImageDescription
-    0x010F,  # Make
-    0x0110,  # Model
-    0x0112,  # Orientation (set anew)
-    0x011A, 0x011B, 0x0128,  # XResolution, YResolution, ResolutionUnit
-    0x0131,  # Software
-    0x0132,  # DateTime
-    0x013B,  # Artist
-    0x0213,  # YCbCrPositioning
-    0x4746, 0x4749,  # Rating, RatingPercent
-    0x8298,  # Copyright
-    0x9C9B, 0x9C9C, 0x9C9D, 0x9C9E, 0x9C9F,  # Windows XPTitle, XPComment, XPAuthor, XPKeywords, XPSubject
-    _EXIF_IFD, _GPS_IFD,
-})
+_IFD0_KEEP = frozenset(
+    {
+        0x010E,  # ImageDescription
+        0x010F,  # Make
+        0x0110,  # Model
+        0x0112,  # Orientation (set anew)
+        0x011A,
+        0x011B,
+        0x0128,  # XResolution, YResolution, ResolutionUnit
+        0x0131,  # Software
+        0x0132,  # DateTime
+        0x013B,  # Artist
+        0x0213,  # YCbCrPositioning
+        0x4746,
+        0x4749,  # Rating, RatingPercent
+        0x8298,  # Copyright
+        0x9C9B,
+        0x9C9C,
+        0x9C9D,
+        0x9C9E,
+        0x9C9F,  # Windows XPTitle, XPComment, XPAuthor, XPKeywords, XPSubject
+        _EXIF_IFD,
+        _GPS_IFD,
+    }
+)
 #: Raw files that are TIFFs under another magic number (Olympus ORF, Panasonic RW2).
 _TIFF_LIKE_MAGIC = (b"IIRO", b"IIRS", b"MMOR", b"IIU\x00")
 
@@ -434,9 +462,7 @@ def _raw_exif(path: PathLike, header: bytes) -> Image.Exif | None:
     return exif if len(exif) else None
 
 
-def exif_tags(
-    exif: Image.Exif | None, *, orientation: int = 1, size: tuple[int, int] | None = None
-) -> dict[int, Any]:
+def exif_tags(exif: Image.Exif | None, *, orientation: int = 1, size: tuple[int, int] | None = None) -> dict[int, Any]:
     """The EXIF worth carrying into a new image, as IFD0 tags with the Exif/GPS IFDs as nested dicts.
 
     Keeps what describes the photo (camera, lens, exposure, date, GPS, author),

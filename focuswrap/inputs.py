@@ -601,9 +601,7 @@ def check_output(output: PathLike, inputs: Sequence[PathLike], *, force: bool) -
         raise BadInputError(f"The output {shown} is a folder; give a file name for the result, e.g. {example}.")
     for given in inputs:
         if _same_file(out, Path(given).absolute()):
-            raise BadInputError(
-                f"The output {shown} is also one of the input photos; choose another output name."
-            )
+            raise BadInputError(f"The output {shown} is also one of the input photos; choose another output name.")
     output_format(output)
     folder = out.parent
     if not folder.is_dir():

@@ -87,7 +87,13 @@ def _sync_folder(folder: Path) -> None:
 
 
 def deliver(
-    fused: Path, output: Path, *, fmt: str, first_input: Path, force: bool, orientation: int | None = None,
+    fused: Path,
+    output: Path,
+    *,
+    fmt: str,
+    first_input: Path,
+    force: bool,
+    orientation: int | None = None,
     image: Image.Image | None = None,
 ) -> int:
     """Write the result to ``output`` atomically, upright; returns its size in bytes.
@@ -119,7 +125,9 @@ def deliver(
             try:
                 os.link(tmp, output)
             except FileExistsError:
-                raise OutputExistsError(f"{output} appeared while focuswrap was working; use --force to replace it.") from None
+                raise OutputExistsError(
+                    f"{output} appeared while focuswrap was working; use --force to replace it."
+                ) from None
             except OSError:
                 # No hard links on this file system (FAT, some network shares).
                 if output.exists():

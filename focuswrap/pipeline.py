@@ -15,9 +15,10 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from focuswrap import cache, contribution, diagnose, discovery, formats, inputs, proc
 from focuswrap.discovery import Tool, Tools
@@ -36,7 +37,7 @@ class Reporter:
     lines; tests subclass it to record events.
     """
 
-    def __enter__(self) -> "Reporter":
+    def __enter__(self) -> Reporter:
         """A reporter is a context: a live display starts and stops with it."""
         return self
 
@@ -49,10 +50,10 @@ class Reporter:
     def progress(self, step: str, done: int, total: int, label: str = "") -> None:
         """Progress inside a step, parsed from the tool's own output."""
 
-    def attempt(self, attempt: "Attempt", total: int) -> None:
+    def attempt(self, attempt: Attempt, total: int) -> None:
         """An alignment attempt starts (attempt.added/why say what changed)."""
 
-    def attempt_failed(self, attempt: "Attempt") -> None:
+    def attempt_failed(self, attempt: Attempt) -> None:
         """An alignment attempt failed with attempt.diagnosis."""
 
     def command(self, argv: Sequence[str]) -> None:
@@ -95,7 +96,9 @@ class StackRequest:
     max_attempts: int | None = None
     timeout: float = 1800.0
     verbose_tools: bool = True  # pass -v to align_image_stack (its progress lines)
-    use_cache: bool = False  # (the CLI turns it on) reuse aligned frames from an earlier run with the same photos and align options
+    use_cache: bool = (
+        False  # (the CLI turns it on) reuse aligned frames from an earlier run with the same photos and align options
+    )
     cache_max_bytes: int = 2048 * 1024 * 1024
     map_output: Path | None = None  # --map: write the contribution map here
 
@@ -218,7 +221,9 @@ def prepare(request: StackRequest) -> tuple[list[inputs.Photo], Path, str, Path 
     map_path = None
     if request.map_output is not None:
         if request.map_output.suffix.lower() != ".png":
-            raise BadInputError(f"The contribution map is a PNG picture: name it with .png, not {request.map_output.name}.")
+            raise BadInputError(
+                f"The contribution map is a PNG picture: name it with .png, not {request.map_output.name}."
+            )
         map_path = inputs.check_output(request.map_output, [*paths, output], force=request.force)
     return photos, output, inputs.output_format(output), map_path
 
@@ -258,8 +263,15 @@ def cpu_count() -> int:
 
 
 def align_commands(
-    options: AlignOptions, tools: Tools, frames: Sequence[Path], work: Path, *, verbose: bool, keep_temp: bool,
-    cropped: bool = False, workers: int = 1,
+    options: AlignOptions,
+    tools: Tools,
+    frames: Sequence[Path],
+    work: Path,
+    *,
+    verbose: bool,
+    keep_temp: bool,
+    cropped: bool = False,
+    workers: int = 1,
 ) -> AlignCommands:
     """The commands of one alignment attempt with ``options``.
 
@@ -332,17 +344,26 @@ def plan(request: StackRequest, tools: Tools) -> Plan:
     work = Path(tempfile.gettempdir()) / "focuswrap.XXXXXXXX"
     files = [p.path for p in photos]
     commands = align_commands(
-        request.preset.preset.align, tools, formats.frame_paths(photos, work), work,
-        verbose=request.verbose_tools, keep_temp=request.keep_temp, workers=cpu_count(),
+        request.preset.preset.align,
+        tools,
+        formats.frame_paths(photos, work),
+        work,
+        verbose=request.verbose_tools,
+        keep_temp=request.keep_temp,
+        workers=cpu_count(),
     )
     fuse_argv = fuse_command(request, tools, commands.frames, work, fmt)
     notes = []
     if commands.remap:
-        notes.append("before nona, focuswrap gives the project a linear response (Rt1 on every i line) "
-                     "when all frames share one exposure: same frames, less work")
+        notes.append(
+            "before nona, focuswrap gives the project a linear response (Rt1 on every i line) "
+            "when all frames share one exposure: same frames, less work"
+        )
         if "-C" in commands.align:
-            notes.append("if -C finds a border to cut, nona remaps the first photo too (-i 0) "
-                         f"and enfuse gets {align.PREFIX}0000.tif in its place")
+            notes.append(
+                "if -C finds a border to cut, nona remaps the first photo too (-i 0) "
+                f"and enfuse gets {align.PREFIX}0000.tif in its place"
+            )
     return Plan(files, output, commands.align, fuse_argv, commands.remap, commands.remap_env, notes)
 
 
@@ -433,8 +454,14 @@ def run_alignment(
         for f in work.glob(f"{align.PREFIX}*.tif"):
             f.unlink()  # a failed attempt may leave some frames behind
         make_commands = functools.partial(
-            align_commands, current.options, tools, files, work, verbose=request.verbose_tools,
-            keep_temp=request.keep_temp, workers=cpu_count(),
+            align_commands,
+            current.options,
+            tools,
+            files,
+            work,
+            verbose=request.verbose_tools,
+            keep_temp=request.keep_temp,
+            workers=cpu_count(),
         )
         commands = make_commands()
         argv = commands.align
@@ -457,8 +484,10 @@ def run_alignment(
                 parts = proc.run_together(commands.remap, cwd=work, env=env, timeout=request.timeout, on_line=progress)
                 current.seconds += max(part.seconds for part in parts)
                 # The part that failed, not the ones stopped because of it.
-                ran, done = next(((a, p) for a, p in zip(commands.remap, parts) if p.returncode != 0 and not p.stopped),
-                                 (commands.remap[0], parts[0]))
+                ran, done = next(
+                    ((a, p) for a, p in zip(commands.remap, parts) if p.returncode != 0 and not p.stopped),
+                    (commands.remap[0], parts[0]),
+                )
                 if done.returncode != 0:
                     # nona reads and writes with the same libraries as align_image_stack's
                     # own remapping, so its failures read the same way.
@@ -517,9 +546,15 @@ def fuse_command(request: StackRequest, tools: Tools, frames: Sequence[Path], wo
 
 
 def run_fusion(
-    request: StackRequest, tools: Tools, aligned: list[Path], work: Path, reporter: Reporter, fmt: str = "TIFF",
-    *, when_done=None,
-) -> tuple[Path, "Image.Image"]:
+    request: StackRequest,
+    tools: Tools,
+    aligned: list[Path],
+    work: Path,
+    reporter: Reporter,
+    fmt: str = "TIFF",
+    *,
+    when_done=None,
+) -> tuple[Path, Image.Image]:
     """Fuse the aligned frames into work/fused.tif; fusion problems are not retried.
 
     Returns the file and the picture in it, decoded once here for the checks,
@@ -532,13 +567,21 @@ def run_fusion(
     try:
         done = proc.run(argv, cwd=work, timeout=request.timeout, on_line=_fuse_progress(reporter, len(aligned)))
     except ToolTimeout as exc:
-        raise FusionFailed(str(exc), argv=exc.argv, returncode=None, stdout=exc.stdout, stderr=exc.stderr, hint=exc.hint) from None
+        raise FusionFailed(
+            str(exc), argv=exc.argv, returncode=None, stdout=exc.stdout, stderr=exc.stderr, hint=exc.hint
+        ) from None
     diag = diagnose.classify(enfuse.NAME, done.returncode, done.stdout, done.stderr)
     if diag.id == "ok" and when_done is not None:
         when_done()
     if diag.id != "ok":
-        failure = FusionFailed(f"Fusion failed: {diag.explanation}", argv=argv, returncode=done.returncode,
-                               stdout=done.stdout, stderr=done.stderr, hint=diagnose.final_advice(diag.id))
+        failure = FusionFailed(
+            f"Fusion failed: {diag.explanation}",
+            argv=argv,
+            returncode=done.returncode,
+            stdout=done.stdout,
+            stderr=done.stderr,
+            hint=diagnose.final_advice(diag.id),
+        )
         failure.unknown = diag.id == "unknown"
         raise failure
     from PIL import Image
@@ -554,8 +597,14 @@ def run_fusion(
     except (OSError, Image.DecompressionBombError) as exc:  # unreadable, truncated
         problem = f"its result cannot be read ({exc})"
     if problem is not None:
-        raise FusionFailed(f"enfuse exited 0 but {problem}.", argv=argv, returncode=done.returncode,
-                           stdout=done.stdout, stderr=done.stderr, hint=diagnose.final_advice("output-not-written"))
+        raise FusionFailed(
+            f"enfuse exited 0 but {problem}.",
+            argv=argv,
+            returncode=done.returncode,
+            stdout=done.stdout,
+            stderr=done.stderr,
+            hint=diagnose.final_advice("output-not-written"),
+        )
     return fused, image
 
 
@@ -636,8 +685,10 @@ def stack(request: StackRequest, tools: Tools, reporter: Reporter | None = None)
     inside = _flatpak_work(tools, files)
     # The work folder is the outer context: the side threads (which may read
     # converted frames from it) are finished before the folder is removed.
-    with work_folder(keep=request.keep_temp, inside=inside) as work, \
-            ThreadPoolExecutor(max_workers=REPORT_THREADS, thread_name_prefix="focuswrap-report") as side:
+    with (
+        work_folder(keep=request.keep_temp, inside=inside) as work,
+        ThreadPoolExecutor(max_workers=REPORT_THREADS, thread_name_prefix="focuswrap-report") as side,
+    ):
         # Hugin reads neither HEIF nor raw: those become TIFFs in the work folder first.
         converting = sum(formats.needs_conversion(p) for p in photos)
         if converting:
@@ -652,8 +703,9 @@ def stack(request: StackRequest, tools: Tools, reporter: Reporter | None = None)
 
         def measure_inputs() -> None:
             parts = REPORT_THREADS
-            measuring.extend(side.submit(sharpness.measure_all, frames[k::parts], factor=REPORT_SCALE)
-                             for k in range(parts))
+            measuring.extend(
+                side.submit(sharpness.measure_all, frames[k::parts], factor=REPORT_SCALE) for k in range(parts)
+            )
 
         try:
             t = time.monotonic()
@@ -668,7 +720,9 @@ def stack(request: StackRequest, tools: Tools, reporter: Reporter | None = None)
         except (AlignmentFailed, FusionFailed) as exc:
             if request.keep_temp:
                 # The .pto may be missing: align_image_stack may stop before writing it.
-                kept = f"The work folder is kept for inspection: {work} ({DEBUG_PTO} there, if written, opens in Hugin)."
+                kept = (
+                    f"The work folder is kept for inspection: {work} ({DEBUG_PTO} there, if written, opens in Hugin)."
+                )
                 exc.hint = f"{exc.hint}\n{kept}" if exc.hint else kept
             for part in measuring:
                 part.cancel()
@@ -692,12 +746,19 @@ def stack(request: StackRequest, tools: Tools, reporter: Reporter | None = None)
         def sharpness_report():
             energies = [0.0] * len(frames)
             for k, part in enumerate(measuring):
-                energies[k::len(measuring)] = part.result()
+                energies[k :: len(measuring)] = part.result()
             return sharpness.report_measured(result_energy.result()[0], energies, [f.name for f in files])
 
         try:
-            size = out_mod.deliver(fused, output, fmt=fmt, first_input=files[0], force=request.force,
-                                   orientation=photos[0].orientation, image=image)
+            size = out_mod.deliver(
+                fused,
+                output,
+                fmt=fmt,
+                first_input=files[0],
+                force=request.force,
+                orientation=photos[0].orientation,
+                image=image,
+            )
             map_path = _deliver_map(map_target, work, files)
         except BaseException:
             result_energy.cancel()
@@ -729,7 +790,7 @@ def stack(request: StackRequest, tools: Tools, reporter: Reporter | None = None)
     )
 
 
-def _crop_box(fused: "Image.Image", first_frame: Path) -> tuple[int, int, int, int] | None:
+def _crop_box(fused: Image.Image, first_frame: Path) -> tuple[int, int, int, int] | None:
     """The part of the first frame's canvas the result covers, when it is not all of it.
 
     ``first_frame`` is what the tools read (a raw or HEIF photo's converted

@@ -19,8 +19,8 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
-    create_model,
     ValidationInfo,
+    create_model,
     field_validator,
 )
 
@@ -41,13 +41,16 @@ def _check_extra_args(args: list[str], managed: set[str]) -> list[str]:
     for token in args:
         # "-c 500" in one token reaches the tool as one argument, which it misreads.
         if not token or any(ch.isspace() for ch in token) or "\0" in token:
-            raise ValueError(f"{token!r} is not a single argument (no spaces or newlines; split it into separate tokens)")
+            raise ValueError(
+                f"{token!r} is not a single argument (no spaces or newlines; split it into separate tokens)"
+            )
         if token == "--":
             raise ValueError("'--' would turn the options focuswrap adds after it into file names")
         name = token.split("=", 1)[0]
         # getopt also reads "-oFILE" as "-o FILE" and "--out" as "--output" (an unambiguous abbreviation).
         taken = [
-            m for m in managed
+            m
+            for m in managed
             if name == m
             or (len(m) == 2 and not name.startswith("--") and name.startswith(m))
             or (m.startswith("--") and len(name) > 2 and m.startswith(name))
@@ -69,19 +72,36 @@ class AlignOptions(_Strict):
     optimize_fov: bool = Field(True, description="-m: optimise field of view (focus breathing changes magnification).")
     fisheye: bool = Field(False, description="-e: assume full-frame fisheye input.")
     center_shift: bool = Field(False, description="-i: optimise image centre shift (handheld shots).")
-    correlation: Optional[float] = Field(None, gt=0, le=1, description="--corr: control point correlation threshold (Hugin's default 0.9).")
-    control_points: Optional[int] = Field(None, ge=1, le=10000, description="-c: control points per grid cell (Hugin's default 8).")
-    grid: Optional[int] = Field(None, ge=1, le=50, description="-g: grid size for control points (Hugin's default 5).")
-    scale: Optional[int] = Field(None, ge=0, le=8, description="-s: scale images down by 2^s for control points (Hugin's default 1).")
-    max_error: Optional[float] = Field(None, gt=0, le=1000, description="-t: drop control points with more error than this, in pixels (Hugin's default 3).")
+    correlation: float | None = Field(
+        None, gt=0, le=1, description="--corr: control point correlation threshold (Hugin's default 0.9)."
+    )
+    control_points: int | None = Field(
+        None, ge=1, le=10000, description="-c: control points per grid cell (Hugin's default 8)."
+    )
+    grid: int | None = Field(None, ge=1, le=50, description="-g: grid size for control points (Hugin's default 5).")
+    scale: int | None = Field(
+        None, ge=0, le=8, description="-s: scale images down by 2^s for control points (Hugin's default 1)."
+    )
+    max_error: float | None = Field(
+        None,
+        gt=0,
+        le=1000,
+        description="-t: drop control points with more error than this, in pixels (Hugin's default 3).",
+    )
     crop: bool = Field(False, description="-C: crop to the area covered by all images.")
-    align_to_first: bool = Field(False, description="--align-to-first: align every image to the first, not to its neighbour.")
-    use_given_order: bool = Field(True, description="--use-given-order: keep focuswrap's frame order (Hugin sorts by exposure otherwise).")
+    align_to_first: bool = Field(
+        False, description="--align-to-first: align every image to the first, not to its neighbour."
+    )
+    use_given_order: bool = Field(
+        True, description="--use-given-order: keep focuswrap's frame order (Hugin sorts by exposure otherwise)."
+    )
     remap: Literal["align_image_stack", "nona"] = Field(
         "align_image_stack",
         description="Who writes the aligned frames: align_image_stack itself (-a), or Hugin's nona from the project file (same pixels, uncompressed, faster).",
     )
-    extra_args: list[str] = Field(default_factory=list, description="Further align_image_stack options, one token each.")
+    extra_args: list[str] = Field(
+        default_factory=list, description="Further align_image_stack options, one token each."
+    )
 
     @field_validator("extra_args")
     @classmethod
@@ -99,12 +119,25 @@ class FuseOptions(_Strict):
     saturation_weight: float = Field(0.0, ge=0, le=1, description="--saturation-weight")
     contrast_weight: float = Field(1.0, ge=0, le=1, description="--contrast-weight")
     entropy_weight: float = Field(0.0, ge=0, le=1, description="--entropy-weight (left out when 0, enfuse's default)")
-    hard_mask: bool = Field(True, description="--hard-mask: take each pixel from the single sharpest frame (essential for focus stacks).")
+    hard_mask: bool = Field(
+        True, description="--hard-mask: take each pixel from the single sharpest frame (essential for focus stacks)."
+    )
     gray_projector: GrayProjector = Field("luminance", description="--gray-projector")
-    contrast_window_size: int = Field(15, ge=3, le=101, description="--contrast-window-size: bigger is smoother but slower.")
-    contrast_edge_scale: Optional[float] = Field(None, ge=0, le=10, description="--contrast-edge-scale: >0 uses Laplacian-of-Gaussian edge detection (fewer halos).")
-    contrast_min_curvature: Optional[str] = Field(None, pattern=r"^-?\d+(\.\d+)?%?$", description="--contrast-min-curvature, a number or a percentage such as '0.5%'.")
-    levels: Optional[int] = Field(None, ge=1, le=29, description="--levels: pyramid levels (enfuse picks when unset).")
+    contrast_window_size: int = Field(
+        15, ge=3, le=101, description="--contrast-window-size: bigger is smoother but slower."
+    )
+    contrast_edge_scale: float | None = Field(
+        None,
+        ge=0,
+        le=10,
+        description="--contrast-edge-scale: >0 uses Laplacian-of-Gaussian edge detection (fewer halos).",
+    )
+    contrast_min_curvature: str | None = Field(
+        None,
+        pattern=r"^-?\d+(\.\d+)?%?$",
+        description="--contrast-min-curvature, a number or a percentage such as '0.5%'.",
+    )
+    levels: int | None = Field(None, ge=1, le=29, description="--levels: pyramid levels (enfuse picks when unset).")
     extra_args: list[str] = Field(default_factory=list, description="Further enfuse options, one token each.")
 
     @field_validator("extra_args")
@@ -126,7 +159,9 @@ class Rung(_Strict):
 
     set: AlignChanges = Field(description="Align options this rung changes (kept by later rungs).")  # type: ignore[valid-type]
     why: str = Field(min_length=1, description="Shown to the user when the rung is tried.")
-    helps: list[str] = Field(default_factory=list, description="Diagnosis ids this rung helps; empty means any retryable failure.")
+    helps: list[str] = Field(
+        default_factory=list, description="Diagnosis ids this rung helps; empty means any retryable failure."
+    )
 
     def changes(self) -> dict:
         return self.set.model_dump(exclude_none=True)
@@ -146,7 +181,10 @@ class Preset(_Strict):
     description: str = Field(min_length=1, description="One line: when to use this preset.")
     align: AlignOptions = Field(default_factory=AlignOptions)
     fuse: FuseOptions = Field(default_factory=FuseOptions)
-    ladder: list[Rung] = Field(default_factory=list, description="Tried in order after a retryable alignment failure; each rung keeps the previous ones.")
+    ladder: list[Rung] = Field(
+        default_factory=list,
+        description="Tried in order after a retryable alignment failure; each rung keeps the previous ones.",
+    )
 
     @field_validator("ladder")
     @classmethod
@@ -160,7 +198,8 @@ class Preset(_Strict):
                 current = AlignOptions.model_validate({**current.model_dump(), **rung.changes()})
             except ValidationError as exc:
                 problems = "; ".join(
-                    f"{'.'.join(str(p) for p in e['loc'])}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()
+                    f"{'.'.join(str(p) for p in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
+                    for e in exc.errors()
                 )
                 raise ValueError(f"step {i} gives invalid align options: {problems}") from None
         return ladder
@@ -252,13 +291,18 @@ def describe(item: NamedPreset) -> str:
     # The same builders the real run uses, with placeholders for the paths.
     photos = ["PHOTO1", "PHOTO2", "..."]
     if p.align.remap == "nona":
-        align_argv = align.build_argv(command=[align.NAME], options=p.align, inputs=[], prefix=None, pto="WORK/debug.pto")
+        align_argv = align.build_argv(
+            command=[align.NAME], options=p.align, inputs=[], prefix=None, pto="WORK/debug.pto"
+        )
         remap_argv = nona.build_argv(command=[nona.NAME], project="WORK/debug.pto", prefix="WORK/aligned_", only=[1, 2])
         at = remap_argv.index("-o")
         remap_argv[at:at] = ["..."]
         fused = ["PHOTO1", "WORK/aligned_0001.tif", "..."]
     else:
-        align_argv, remap_argv = align.build_argv(command=[align.NAME], options=p.align, inputs=[], prefix="WORK/aligned_"), None
+        align_argv, remap_argv = (
+            align.build_argv(command=[align.NAME], options=p.align, inputs=[], prefix="WORK/aligned_"),
+            None,
+        )
         fused = ["WORK/aligned_0000.tif", "..."]
     fuse_argv = enfuse.build_argv(command=[enfuse.NAME], options=p.fuse, inputs=[], output="WORK/fused.tif")
     fuse_argv = [a if not a.startswith("--output=") else "--output=WORK/fused.tif" for a in fuse_argv]
@@ -292,7 +336,11 @@ def new_user_preset(name: str, *, source: str = DEFAULT_PRESET, force: bool = Fa
         "# Edit the values below; 'focuswrap presets show "
         f"{name}' prints the exact commands they give.\n"
         "# Every option is listed in docs/presets.md. A field you leave out takes its default.\n"
-        + (f"# The same name as a bundled preset: this file overrides it.\n" if name in _files(bundled_presets_dir()) else "")
+        + (
+            "# The same name as a bundled preset: this file overrides it.\n"
+            if name in _files(bundled_presets_dir())
+            else ""
+        )
         + "\n"
     )
     target.parent.mkdir(parents=True, exist_ok=True)

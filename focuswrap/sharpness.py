@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence, Union
+from typing import Union
 
 from PIL import Image, ImageChops, ImageFilter, ImageStat
 
@@ -176,10 +177,7 @@ class SharpnessReport:
 
     def summary(self) -> str:
         """One line for a person, e.g. ``result 412.3 vs sharpest input frame_3.jpg 301.0: x1.37``."""
-        return (
-            f"result {self.result:.1f} vs sharpest input {self.sharpest_name} "
-            f"{self.sharpest:.1f}: x{self.gain:.2f}"
-        )
+        return f"result {self.result:.1f} vs sharpest input {self.sharpest_name} {self.sharpest:.1f}: x{self.gain:.2f}"
 
 
 def measure_all(inputs: Sequence[ImageLike], *, crop: float = 0.8, factor: int = 1) -> tuple[float, ...]:

@@ -50,8 +50,24 @@ _EXIF_IFD = 0x8769
 _DATETIME_ORIGINAL = 0x9003
 
 _WORDS = (
-    "focus", "stack", "macro", "enfuse", "align", "hugin", "bracket", "depth",
-    "sharp", "lens", "pcb", "R12", "C7", "U3", "10k", "4u7", "GND", "VCC",
+    "focus",
+    "stack",
+    "macro",
+    "enfuse",
+    "align",
+    "hugin",
+    "bracket",
+    "depth",
+    "sharp",
+    "lens",
+    "pcb",
+    "R12",
+    "C7",
+    "U3",
+    "10k",
+    "4u7",
+    "GND",
+    "VCC",
 )
 
 
@@ -174,7 +190,8 @@ def _render_scene(
         x, y = rng.randrange(width), rng.randrange(height)
         draw.line(
             (x, y, x + rng.randint(-80, 80), y + rng.randint(-80, 80)),
-            fill=colour(), width=rng.randint(1, 3),
+            fill=colour(),
+            width=rng.randint(1, 3),
         )
     for _ in range(area // 5000):  # outlined and filled shapes
         x, y, r = rng.randrange(width), rng.randrange(height), rng.randint(4, 28)
@@ -189,8 +206,10 @@ def _render_scene(
         word = rng.choice(_WORDS)
         dark = rng.random() < 0.5
         draw.text(
-            (rng.randrange(width), rng.randrange(height)), word,
-            fill=colour(0, 60) if dark else colour(200, 255), font=rng.choice(fonts),
+            (rng.randrange(width), rng.randrange(height)),
+            word,
+            fill=colour(0, 60) if dark else colour(200, 255),
+            font=rng.choice(fonts),
         )
 
     # Depth: the plane recedes from bottom (near) to top (far); two raised
@@ -239,9 +258,7 @@ def _focus_on(blurred: list[Image.Image], depth: Image.Image, focus: float) -> I
     return frame
 
 
-def _camera(
-    scene: Image.Image, size: tuple[int, int], magnification: float, shift: tuple[float, float]
-) -> Image.Image:
+def _camera(scene: Image.Image, size: tuple[int, int], magnification: float, shift: tuple[float, float]) -> Image.Image:
     """Crop the frame from the scene (which has :data:`MARGIN` on every side), magnified and shifted."""
     if magnification == 1.0 and shift == (0.0, 0.0):
         return _crop_centre(scene, size)
@@ -252,9 +269,7 @@ def _camera(
     # and the magnification about the centre, then add the margin.
     a, c = 1 / s, cx - (size[0] / 2 + dx) / s
     e, f = 1 / s, cy - (size[1] / 2 + dy) / s
-    return scene.transform(
-        size, Image.Transform.AFFINE, (a, 0, c, 0, e, f), resample=Image.Resampling.BICUBIC
-    )
+    return scene.transform(size, Image.Transform.AFFINE, (a, 0, c, 0, e, f), resample=Image.Resampling.BICUBIC)
 
 
 def _crop_centre(image: Image.Image, size: tuple[int, int]) -> Image.Image:

@@ -292,7 +292,13 @@ def _table(model, *, skip: tuple[str, ...] = ()) -> list[str]:
             "| "
             + " | ".join(
                 _cell(c)
-                for c in (_code(name), _kind(field.annotation), _default(field), _allowed(name, field), field.description or "")
+                for c in (
+                    _code(name),
+                    _kind(field.annotation),
+                    _default(field),
+                    _allowed(name, field),
+                    field.description or "",
+                )
             )
             + " |"
         )

@@ -11,9 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import fakehugin
+import pytest
 from helpers import Workspace
 
 REPO = Path(__file__).resolve().parent.parent
@@ -75,7 +74,11 @@ def run(tmp_path: Path, tmpdir_: Path):
         full_env = {**os.environ, "TMPDIR": str(tmpdir_), "COLUMNS": "100", **(env or {})}
         return subprocess.run(
             [sys.executable, "-m", "focuswrap", *map(str, args)],
-            capture_output=True, text=True, env=full_env, cwd=cwd or tmp_path, timeout=60,
+            capture_output=True,
+            text=True,
+            env=full_env,
+            cwd=cwd or tmp_path,
+            timeout=60,
         )
 
     return run

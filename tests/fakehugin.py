@@ -20,7 +20,7 @@ TRANSCRIPTS = Path(__file__).resolve().parent / "transcripts"
 ALIGN = "align_image_stack"
 ENFUSE = "enfuse"
 
-_SCRIPT = r'''#!{python}
+_SCRIPT = r"""#!{python}
 import json, os, sys, time
 HERE = {here!r}
 NAME = {name!r}
@@ -62,7 +62,7 @@ work = os.getcwd()
 sys.stdout.write(t.get("stdout", "").replace("{{work}}", work))
 sys.stderr.write(t.get("stderr", "").replace("{{work}}", work))
 sys.exit(t.get("returncode", 0))
-'''
+"""
 
 
 def transcript(tool: str, case: str) -> dict:
@@ -84,7 +84,7 @@ class Fake:
             return []
         return [json.loads(line) for line in log.read_text().splitlines()]
 
-    def plan(self, *steps: dict) -> "Fake":
+    def plan(self, *steps: dict) -> Fake:
         """Set what the next calls do, in order (the last step repeats)."""
         (self.bin_dir / f"{self.name}.plan.json").write_text(json.dumps(list(steps)))
         return self

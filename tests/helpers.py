@@ -11,15 +11,16 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, TypeVar
-
-import pytest
-from PIL import Image, ImageFilter
+from typing import TypeVar
 
 import fakehugin
+import pytest
 from fakehugin import ALIGN, ENFUSE
+from PIL import Image, ImageFilter
+
 from focuswrap.errors import ConfigError, ExitCode
 
 #: The size of :func:`photo`'s photos (a :class:`Workspace`'s).
@@ -110,15 +111,23 @@ class Workspace:
     def run(self, *args: str, hugin_dir: Path | None = None) -> subprocess.CompletedProcess[str]:
         """``focuswrap stack ARGS`` in the photo folder, to completion."""
         return subprocess.run(
-            self.argv(*args, hugin_dir=hugin_dir), cwd=self.shots, env=self.env,
-            capture_output=True, text=True, timeout=RUN_LIMIT,
+            self.argv(*args, hugin_dir=hugin_dir),
+            cwd=self.shots,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=RUN_LIMIT,
         )
 
     def start(self, *args: str, hugin_dir: Path | None = None) -> subprocess.Popen[str]:
         """``focuswrap stack ARGS`` in the photo folder, in the background."""
         return subprocess.Popen(
-            self.argv(*args, hugin_dir=hugin_dir), cwd=self.shots, env=self.env,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            self.argv(*args, hugin_dir=hugin_dir),
+            cwd=self.shots,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
 
     def snapshot(self) -> dict[str, str]:

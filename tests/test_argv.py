@@ -30,11 +30,20 @@ def test_miniature_is_the_default_preset():
 
 def test_classic_align_reproduces_the_recipe():
     argv = align.build_argv(
-        command=["align_image_stack"], options=presets.get("classic").preset.align, inputs=["in1.jpg", "in2.jpg"],
+        command=["align_image_stack"],
+        options=presets.get("classic").preset.align,
+        inputs=["in1.jpg", "in2.jpg"],
         prefix="PREFIX",
     )
     assert argv == [
-        "align_image_stack", "-m", "-e", "--use-given-order", "-a", "PREFIX", _abs("in1.jpg"), _abs("in2.jpg"),
+        "align_image_stack",
+        "-m",
+        "-e",
+        "--use-given-order",
+        "-a",
+        "PREFIX",
+        _abs("in1.jpg"),
+        _abs("in2.jpg"),
     ]
 
 
@@ -64,8 +73,12 @@ def test_default_options_equal_the_recipe_except_fisheye():
     # The model's defaults are the recipe without -e (rectilinear lens).
     assert align.option_flags(AlignOptions()) == ["-m", "--use-given-order"]
     assert enfuse.option_flags(FuseOptions()) == [
-        "--exposure-weight=0", "--saturation-weight=0", "--contrast-weight=1", "--hard-mask",
-        "--gray-projector=luminance", "--contrast-window-size=15",
+        "--exposure-weight=0",
+        "--saturation-weight=0",
+        "--contrast-weight=1",
+        "--hard-mask",
+        "--gray-projector=luminance",
+        "--contrast-window-size=15",
     ]
 
 
@@ -108,20 +121,48 @@ def test_align_option_maps_to_its_flag(options, flags):
 
 def test_align_flags_keep_the_recipe_order():
     options = AlignOptions(
-        optimize_fov=True, fisheye=True, use_given_order=True, align_to_first=True, center_shift=True,
-        correlation=0.7, control_points=100, grid=4, scale=2, max_error=5, crop=True, extra_args=["--gpu"],
+        optimize_fov=True,
+        fisheye=True,
+        use_given_order=True,
+        align_to_first=True,
+        center_shift=True,
+        correlation=0.7,
+        control_points=100,
+        grid=4,
+        scale=2,
+        max_error=5,
+        crop=True,
+        extra_args=["--gpu"],
     )
     assert align.option_flags(options) == [
-        "-m", "-e", "--use-given-order", "-C", "--align-to-first", "-i", "--corr=0.7",
-        "-c", "100", "-g", "4", "-s", "2", "-t", "5", "--gpu",
+        "-m",
+        "-e",
+        "--use-given-order",
+        "-C",
+        "--align-to-first",
+        "-i",
+        "--corr=0.7",
+        "-c",
+        "100",
+        "-g",
+        "4",
+        "-s",
+        "2",
+        "-t",
+        "5",
+        "--gpu",
     ]
 
 
 # --- each fuse option maps to its flag ----------------------------------------------------------
 
 _RECIPE_FUSE = [
-    "--exposure-weight=0", "--saturation-weight=0", "--contrast-weight=1", "--hard-mask",
-    "--gray-projector=luminance", "--contrast-window-size=15",
+    "--exposure-weight=0",
+    "--saturation-weight=0",
+    "--contrast-weight=1",
+    "--hard-mask",
+    "--gray-projector=luminance",
+    "--contrast-window-size=15",
 ]
 
 
@@ -161,12 +202,26 @@ def test_verbose_comes_right_after_the_command(miniature):
 def test_pto_comes_after_the_flags_and_before_the_prefix(miniature, tmp_path):
     pto = tmp_path / "stack.pto"
     argv = align.build_argv(
-        command=["ais"], options=miniature.align, inputs=["a.jpg", "b.jpg"], prefix=tmp_path / "aligned_",
-        verbose=True, pto=pto,
+        command=["ais"],
+        options=miniature.align,
+        inputs=["a.jpg", "b.jpg"],
+        prefix=tmp_path / "aligned_",
+        verbose=True,
+        pto=pto,
     )
     assert argv == [
-        "ais", "-v", "-m", "-e", "--use-given-order", "-C", "-p", str(pto), "-a", str(tmp_path / "aligned_"),
-        _abs("a.jpg"), _abs("b.jpg"),
+        "ais",
+        "-v",
+        "-m",
+        "-e",
+        "--use-given-order",
+        "-C",
+        "-p",
+        str(pto),
+        "-a",
+        str(tmp_path / "aligned_"),
+        _abs("a.jpg"),
+        _abs("b.jpg"),
     ]
 
 
@@ -191,7 +246,7 @@ AWKWARD_NAMES = ["-x.jpg", "@list.jpg", "--help.jpg", "my photo 01.jpg", "Stück
 def test_align_inputs_are_absolute_single_items(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     argv = align.build_argv(command=["ais"], options=AlignOptions(), inputs=AWKWARD_NAMES, prefix="p_")
-    files = argv[-len(AWKWARD_NAMES):]
+    files = argv[-len(AWKWARD_NAMES) :]
     assert files == [str(tmp_path / n) for n in AWKWARD_NAMES]
     assert len(argv) == 1 + 2 + 2 + len(AWKWARD_NAMES)
     for item in files:
@@ -202,7 +257,7 @@ def test_align_inputs_are_absolute_single_items(tmp_path, monkeypatch):
 def test_enfuse_inputs_and_output_are_absolute_single_items(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     argv = enfuse.build_argv(command=["enfuse"], options=FuseOptions(), inputs=AWKWARD_NAMES, output="-out put é.tif")
-    files = argv[-len(AWKWARD_NAMES):]
+    files = argv[-len(AWKWARD_NAMES) :]
     assert files == [str(tmp_path / n) for n in AWKWARD_NAMES]
     assert argv[-len(AWKWARD_NAMES) - 1] == f"--output={tmp_path / '-out put é.tif'}"
     for item in files:
@@ -220,8 +275,16 @@ def test_enfuse_output_is_always_absolute(tmp_path, monkeypatch, output):
 
 
 def test_builders_accept_pathlike_and_return_strings(tmp_path):
-    a = align.build_argv(command=["ais"], options=AlignOptions(), inputs=[tmp_path / "a.jpg"], prefix=tmp_path / "p_", pto=tmp_path / "x.pto")
-    f = enfuse.build_argv(command=["enfuse"], options=FuseOptions(), inputs=[tmp_path / "a.tif"], output=tmp_path / "o.tif")
+    a = align.build_argv(
+        command=["ais"],
+        options=AlignOptions(),
+        inputs=[tmp_path / "a.jpg"],
+        prefix=tmp_path / "p_",
+        pto=tmp_path / "x.pto",
+    )
+    f = enfuse.build_argv(
+        command=["enfuse"], options=FuseOptions(), inputs=[tmp_path / "a.tif"], output=tmp_path / "o.tif"
+    )
     assert all(type(t) is str for t in a + f)
 
 
@@ -234,7 +297,9 @@ def test_builders_are_keyword_only():
 
 def test_expected_outputs(tmp_path):
     assert align.expected_outputs(tmp_path / "aligned_", 3) == [
-        tmp_path / "aligned_0000.tif", tmp_path / "aligned_0001.tif", tmp_path / "aligned_0002.tif",
+        tmp_path / "aligned_0000.tif",
+        tmp_path / "aligned_0001.tif",
+        tmp_path / "aligned_0002.tif",
     ]
 
 
@@ -344,31 +409,70 @@ def test_nona_remap_splits_alignment_into_project_and_remap(tmp_path):
     tools = discovery.find_tools(hugin_dir=bin_dir, probe=False)
     work = tmp_path / "work"
     photos = [tmp_path / "a.jpg", tmp_path / "b.jpg", tmp_path / "c.jpg"]
-    cmds = pipeline.align_commands(AlignOptions(fisheye=True, remap="nona"), tools, photos, work,
-                                   verbose=False, keep_temp=False)
-    assert cmds.align == [str(bin_dir / "align_image_stack"), "-m", "-e", "--use-given-order",
-                          "-p", str(work / "debug.pto"), *map(str, photos)]
-    assert cmds.remap == [[str(bin_dir / "nona"), "-m", "TIFF_m", "-z", "NONE", "-i", "1", "-i", "2",
-                           "-o", str(work / "aligned_"), str(work / "debug.pto")]]
+    cmds = pipeline.align_commands(
+        AlignOptions(fisheye=True, remap="nona"), tools, photos, work, verbose=False, keep_temp=False
+    )
+    assert cmds.align == [
+        str(bin_dir / "align_image_stack"),
+        "-m",
+        "-e",
+        "--use-given-order",
+        "-p",
+        str(work / "debug.pto"),
+        *map(str, photos),
+    ]
+    assert cmds.remap == [
+        [
+            str(bin_dir / "nona"),
+            "-m",
+            "TIFF_m",
+            "-z",
+            "NONE",
+            "-i",
+            "1",
+            "-i",
+            "2",
+            "-o",
+            str(work / "aligned_"),
+            str(work / "debug.pto"),
+        ]
+    ]
     assert cmds.remap_env == {}
     # The reference is fused as it is; only the others are written by nona.
     assert cmds.frames == [photos[0], work / "aligned_0001.tif", work / "aligned_0002.tif"]
     assert cmds.written == cmds.frames[1:]
     # -C alone changes nothing until the project says there is a border to cut...
-    asked = pipeline.align_commands(AlignOptions(remap="nona", crop=True), tools, photos, work,
-                                    verbose=False, keep_temp=False)
+    asked = pipeline.align_commands(
+        AlignOptions(remap="nona", crop=True), tools, photos, work, verbose=False, keep_temp=False
+    )
     assert "-C" in asked.align and asked.remap[0][5:9] == ["-i", "1", "-i", "2"] and asked.frames[0] == photos[0]
     # ...and when it does, the reference must be remapped (and cropped) too.
-    cropped = pipeline.align_commands(AlignOptions(remap="nona", crop=True), tools, photos, work,
-                                      verbose=False, keep_temp=False, cropped=True)
+    cropped = pipeline.align_commands(
+        AlignOptions(remap="nona", crop=True), tools, photos, work, verbose=False, keep_temp=False, cropped=True
+    )
     assert "-i" not in cropped.remap[0] and cropped.frames == cropped.written
     # On several cores the frames are shared out among nonas with one thread each.
-    split = pipeline.align_commands(AlignOptions(remap="nona"), tools, [*photos, tmp_path / "d.jpg"], work,
-                                    verbose=False, keep_temp=False, workers=2)
+    split = pipeline.align_commands(
+        AlignOptions(remap="nona"),
+        tools,
+        [*photos, tmp_path / "d.jpg"],
+        work,
+        verbose=False,
+        keep_temp=False,
+        workers=2,
+    )
     assert [argv[5:-3] for argv in split.remap] == [["-i", "1", "-i", "3"], ["-i", "2"]]
     assert split.remap_env == {"OMP_NUM_THREADS": "1"}
-    many = pipeline.align_commands(AlignOptions(remap="nona", crop=True), tools, photos, work,
-                                   verbose=False, keep_temp=False, cropped=True, workers=8)
+    many = pipeline.align_commands(
+        AlignOptions(remap="nona", crop=True),
+        tools,
+        photos,
+        work,
+        verbose=False,
+        keep_temp=False,
+        cropped=True,
+        workers=8,
+    )
     assert [argv[5:-3] for argv in many.remap] == [["-i", "0"], ["-i", "1"], ["-i", "2"]]
     # Without nona beside align_image_stack, align_image_stack remaps itself.
     (bin_dir / "nona").unlink()

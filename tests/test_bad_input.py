@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import pytest
+from helpers import SIZE, Workspace, assert_clean_failure, photo, stack_fails
 from PIL import Image
 
 from focuswrap.errors import ExitCode
-from helpers import SIZE, Workspace, assert_clean_failure, photo, stack_fails
 
 REPO = Path(__file__).resolve().parent.parent
 EXIT_CODES_DOC = REPO / "docs" / "exit-codes.md"
@@ -150,36 +150,78 @@ _ROOT_SKIP = pytest.mark.skipif(IS_ROOT, reason="file permissions do not stop ro
 ROWS = [
     pytest.param(Row(_one_photo, r"needs at least two photos to stack; got 1: IMG_1\.jpg\.$"), id="one-photo"),
     pytest.param(Row(_missing, r"IMG_9\.jpg does not exist; check the file name and folder\.$"), id="missing"),
-    pytest.param(Row(_folder, r"more is a folder, not a photo; give the photos inside it, e\.g\. more/\*\.jpg"), id="folder"),
-    pytest.param(Row(_unreadable, r"IMG_3\.jpg cannot be read \(.*\); check the file permissions"), id="unreadable",
-                 marks=_ROOT_SKIP),
+    pytest.param(
+        Row(_folder, r"more is a folder, not a photo; give the photos inside it, e\.g\. more/\*\.jpg"), id="folder"
+    ),
+    pytest.param(
+        Row(_unreadable, r"IMG_3\.jpg cannot be read \(.*\); check the file permissions"),
+        id="unreadable",
+        marks=_ROOT_SKIP,
+    ),
     pytest.param(Row(_broken_link, r"IMG_3\.jpg is a link to a file that does not exist"), id="broken-link"),
     pytest.param(Row(_empty, r"IMG_3\.jpg is an empty file \(0 bytes\); copy the photos again"), id="empty"),
-    pytest.param(Row(_not_an_image, r"notes\.jpg is not an image focuswrap can read; give JPEG, TIFF or PNG"), id="not-an-image"),
-    pytest.param(Row(_truncated_jpeg, r"IMG_3\.jpg is incomplete \(the file ends early.*copy the photos again"), id="truncated-jpeg"),
+    pytest.param(
+        Row(_not_an_image, r"notes\.jpg is not an image focuswrap can read; give JPEG, TIFF or PNG"), id="not-an-image"
+    ),
+    pytest.param(
+        Row(_truncated_jpeg, r"IMG_3\.jpg is incomplete \(the file ends early.*copy the photos again"),
+        id="truncated-jpeg",
+    ),
     pytest.param(Row(_truncated_png, r"IMG_3\.png is incomplete \(the file ends early"), id="truncated-png"),
     pytest.param(Row(_raw, r"IMG_3\.dng is a raw camera file, which Hugin cannot read; install raw support"), id="raw"),
-    pytest.param(Row(_different_size, r"IMG_2\.jpg is 80x64 but the other photos are 96x64; .*remove or resize it"), id="different-sizes"),
-    pytest.param(Row(_different_orientation, r"camera turned differently: IMG_3\.jpg is portrait \(EXIF orientation 6\) "
-                     r"but IMG_1\.jpg and IMG_2\.jpg are landscape"), id="different-orientations"),
+    pytest.param(
+        Row(_different_size, r"IMG_2\.jpg is 80x64 but the other photos are 96x64; .*remove or resize it"),
+        id="different-sizes",
+    ),
+    pytest.param(
+        Row(
+            _different_orientation,
+            r"camera turned differently: IMG_3\.jpg is portrait \(EXIF orientation 6\) "
+            r"but IMG_1\.jpg and IMG_2\.jpg are landscape",
+        ),
+        id="different-orientations",
+    ),
     pytest.param(Row(_twice, r"IMG_1\.jpg is given twice; give each photo once\.$"), id="same-file-twice"),
-    pytest.param(Row(_twice_by_another_name, r"copy\.jpg and IMG_1\.jpg are the same file; give each photo once"), id="same-file-two-names"),
-    pytest.param(Row(_with("-o", "IMG_2.jpg"), r"The output IMG_2\.jpg is also one of the input photos; choose another"),
-                 id="output-is-an-input"),
-    pytest.param(Row(_with("-o", "IMG_2.jpg", "--force"), r"The output IMG_2\.jpg is also one of the input photos"),
-                 id="output-is-an-input-even-with-force"),
-    pytest.param(Row(_with("-o", "out.gif"), r"cannot write \.gif files \(out\.gif\); end the output name with one of \.tif"),
-                 id="output-extension"),
-    pytest.param(Row(_with("-o", "out"), r"needs an extension to know the format \(out\)"), id="output-without-extension"),
-    pytest.param(Row(_with("-o", "results/out.jpg"), r"The folder results for results/out\.jpg does not exist; create it first"),
-                 id="output-folder-missing"),
-    pytest.param(Row(_output_under_a_file, r"IMG_1\.jpg is a file, not a folder, so IMG_1\.jpg/out\.jpg cannot be written"),
-                 id="output-folder-is-a-file"),
-    pytest.param(Row(_output_folder_unwritable, r"cannot write into the folder .*locked \(permission denied\)"),
-                 id="output-folder-unwritable", marks=_ROOT_SKIP),
-    pytest.param(Row(_output_is_a_folder, r"The output results is a folder; give a file name"), id="output-is-a-folder"),
+    pytest.param(
+        Row(_twice_by_another_name, r"copy\.jpg and IMG_1\.jpg are the same file; give each photo once"),
+        id="same-file-two-names",
+    ),
+    pytest.param(
+        Row(_with("-o", "IMG_2.jpg"), r"The output IMG_2\.jpg is also one of the input photos; choose another"),
+        id="output-is-an-input",
+    ),
+    pytest.param(
+        Row(_with("-o", "IMG_2.jpg", "--force"), r"The output IMG_2\.jpg is also one of the input photos"),
+        id="output-is-an-input-even-with-force",
+    ),
+    pytest.param(
+        Row(_with("-o", "out.gif"), r"cannot write \.gif files \(out\.gif\); end the output name with one of \.tif"),
+        id="output-extension",
+    ),
+    pytest.param(
+        Row(_with("-o", "out"), r"needs an extension to know the format \(out\)"), id="output-without-extension"
+    ),
+    pytest.param(
+        Row(_with("-o", "results/out.jpg"), r"The folder results for results/out\.jpg does not exist; create it first"),
+        id="output-folder-missing",
+    ),
+    pytest.param(
+        Row(_output_under_a_file, r"IMG_1\.jpg is a file, not a folder, so IMG_1\.jpg/out\.jpg cannot be written"),
+        id="output-folder-is-a-file",
+    ),
+    pytest.param(
+        Row(_output_folder_unwritable, r"cannot write into the folder .*locked \(permission denied\)"),
+        id="output-folder-unwritable",
+        marks=_ROOT_SKIP,
+    ),
+    pytest.param(
+        Row(_output_is_a_folder, r"The output results is a folder; give a file name"), id="output-is-a-folder"
+    ),
     pytest.param(Row(_existing_output, r"out\.jpg already exists; use --force to replace it\.$"), id="output-exists"),
-    pytest.param(Row(_with("--preset", "nope"), r"There is no preset called 'nope'; the presets are: .*miniature"), id="unknown-preset"),
+    pytest.param(
+        Row(_with("--preset", "nope"), r"There is no preset called 'nope'; the presets are: .*miniature"),
+        id="unknown-preset",
+    ),
 ]
 
 

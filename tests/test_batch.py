@@ -9,10 +9,10 @@ import threading
 import time
 from pathlib import Path
 
+import fakehugin
 import pytest
 from PIL import Image
 
-import fakehugin
 from focuswrap import batch, discovery, pipeline, presets
 from focuswrap.errors import BadInputError, ExitCode, Interrupted
 

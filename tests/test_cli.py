@@ -13,13 +13,13 @@ import re
 import shlex
 from pathlib import Path
 
+import fakehugin
 import pytest
+from fakehugin import ALIGN, ENFUSE, Hugin
+from helpers import photos
 from PIL import Image
 
-import fakehugin
-from fakehugin import ALIGN, ENFUSE, Hugin
 from focuswrap import __version__, paths
-from helpers import photos
 
 WORK = re.compile(r"focuswrap\.[A-Za-z0-9_]+")
 PLACEHOLDER = "focuswrap.XXXXXXXX"
@@ -106,7 +106,9 @@ def _placeholder(argv: list[str]) -> list[str]:
     return [WORK.sub(PLACEHOLDER, a) for a in argv]
 
 
-@pytest.mark.parametrize("extra", [[], ["--keep-temp"], ["--preset", "handheld"]], ids=["default", "keep-temp", "handheld"])
+@pytest.mark.parametrize(
+    "extra", [[], ["--keep-temp"], ["--preset", "handheld"]], ids=["default", "keep-temp", "handheld"]
+)
 def test_dry_run_prints_what_the_real_run_executes(run, hugin: Hugin, shots: list[Path], tmpdir_: Path, extra) -> None:
     done = run("stack", *shots, "--hugin-dir", hugin.bin_dir, "--dry-run", *extra)
     assert done.returncode == 0, done.stderr

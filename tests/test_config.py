@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import pytest
+from helpers import config_error, loaded_or_config_error, write_file
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -13,7 +14,6 @@ from focuswrap import paths, presets
 from focuswrap.config import Config, load_config
 from focuswrap.hugin import align, enfuse
 from focuswrap.presets import Preset, load_preset_file
-from helpers import config_error, loaded_or_config_error, write_file
 
 
 def _config_error(path: Path) -> str:
@@ -129,7 +129,7 @@ def _string(text: str) -> str:
 
 
 def _key(k: str) -> str:
-    return k if k and all(c.isalnum() and c.isascii() or c in "_-" for c in k) else _string(k)
+    return k if k and all((c.isalnum() and c.isascii()) or c in "_-" for c in k) else _string(k)
 
 
 def _value(v: object) -> str:
@@ -193,7 +193,9 @@ def _field_value(name: str) -> st.SearchStrategy:
         "saturation_weight": st.floats(-0.5, 1.5),
         "contrast_weight": st.floats(-0.5, 1.5),
         "entropy_weight": st.floats(-0.5, 1.5),
-        "gray_projector": st.sampled_from(["average", "l-star", "lightness", "luminance", "value", "anti-value", "red"]),
+        "gray_projector": st.sampled_from(
+            ["average", "l-star", "lightness", "luminance", "value", "anti-value", "red"]
+        ),
         "contrast_window_size": st.integers(0, 120),
         "contrast_edge_scale": st.floats(-1, 12),
         "contrast_min_curvature": st.sampled_from(["0.5%", "-2", "1.5", "x", "%"]),
@@ -246,20 +248,33 @@ def _valid_options(model: type, fields: dict[str, st.SearchStrategy]) -> st.Sear
 
 
 _VALID_ALIGN = {
-    "optimize_fov": st.booleans(), "fisheye": st.booleans(), "center_shift": st.booleans(),
-    "crop": st.booleans(), "align_to_first": st.booleans(), "use_given_order": st.booleans(),
-    "correlation": st.floats(0.01, 1), "control_points": st.integers(1, 10000), "grid": st.integers(1, 50),
-    "scale": st.integers(0, 8), "max_error": st.floats(0.01, 1000),
+    "optimize_fov": st.booleans(),
+    "fisheye": st.booleans(),
+    "center_shift": st.booleans(),
+    "crop": st.booleans(),
+    "align_to_first": st.booleans(),
+    "use_given_order": st.booleans(),
+    "correlation": st.floats(0.01, 1),
+    "control_points": st.integers(1, 10000),
+    "grid": st.integers(1, 50),
+    "scale": st.integers(0, 8),
+    "max_error": st.floats(0.01, 1000),
     "extra_args": st.lists(st.sampled_from(["--gpu", "--threads=2", "-f", "50"]), max_size=3).map(
         lambda a: ["--gpu", *a] if a else a
     ),
 }
 _VALID_FUSE = {
-    "exposure_weight": st.floats(0, 1), "saturation_weight": st.floats(0, 1), "contrast_weight": st.floats(0, 1),
-    "entropy_weight": st.floats(0, 1), "hard_mask": st.booleans(), "contrast_window_size": st.integers(3, 101),
+    "exposure_weight": st.floats(0, 1),
+    "saturation_weight": st.floats(0, 1),
+    "contrast_weight": st.floats(0, 1),
+    "entropy_weight": st.floats(0, 1),
+    "hard_mask": st.booleans(),
+    "contrast_window_size": st.integers(3, 101),
     "gray_projector": st.sampled_from(["average", "l-star", "lightness", "luminance", "value", "anti-value"]),
-    "contrast_edge_scale": st.floats(0, 10), "contrast_min_curvature": st.sampled_from(["0.5%", "-2", "1.5"]),
-    "levels": st.integers(1, 29), "extra_args": st.sampled_from([[], ["--compression=lzw"], ["-d", "16"]]),
+    "contrast_edge_scale": st.floats(0, 10),
+    "contrast_min_curvature": st.sampled_from(["0.5%", "-2", "1.5"]),
+    "levels": st.integers(1, 29),
+    "extra_args": st.sampled_from([[], ["--compression=lzw"], ["-d", "16"]]),
 }
 
 # Mostly valid presets, so the property also exercises what a loaded preset is used for.
@@ -298,7 +313,9 @@ def _mutate(text: str, data: st.DataObject) -> str:
         return text
     i = data.draw(st.integers(0, len(text) - 1), label="at")
     j = data.draw(st.integers(i, min(len(text), i + 4)), label="to")
-    insert = data.draw(st.one_of(st.just(""), st.text(max_size=3), st.sampled_from(['"', "[", "]", "=", "\n", "{", "'''"])))
+    insert = data.draw(
+        st.one_of(st.just(""), st.text(max_size=3), st.sampled_from(['"', "[", "]", "=", "\n", "{", "'''"]))
+    )
     return text[:i] + insert + text[j:]
 
 
@@ -327,7 +344,11 @@ _PROPERTY = settings(max_examples=200, deadline=None, suppress_health_check=[Hea
 def test_serialiser_round_trips():
     import tomllib
 
-    data = {"description": "d \"q\" \n é", "align": {"grid": 3, "correlation": 0.5}, "ladder": [{"set": {"grid": 2}, "why": "w"}]}
+    data = {
+        "description": 'd "q" \n é',
+        "align": {"grid": 3, "correlation": 0.5},
+        "ladder": [{"set": {"grid": 2}, "why": "w"}],
+    }
     assert tomllib.loads(to_toml(data, tables=True)) == data
     assert tomllib.loads(to_toml(data, tables=False)) == data
 

@@ -34,8 +34,14 @@ def _stack(*args, cwd: Path) -> dict:
     tmp = cwd / "tmp"  # where --keep-temp keeps its work folder: inside the test's own folder
     tmp.mkdir(exist_ok=True)
     env = {**os.environ, "TMPDIR": str(tmp)}
-    done = subprocess.run([sys.executable, "-m", "focuswrap", "stack", *map(str, args), "--json", "-q", "--no-cache"],
-                          cwd=cwd, capture_output=True, text=True, timeout=300, env=env)
+    done = subprocess.run(
+        [sys.executable, "-m", "focuswrap", "stack", *map(str, args), "--json", "-q", "--no-cache"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
@@ -67,15 +73,25 @@ def test_no_crop_keeps_the_whole_canvas(bracket, tmp_path):
 def test_linear_response_gives_the_same_frames(bracket, tmp_path):
     """nona from the project as align_image_stack wrote it, and with the linear response focuswrap adds."""
     frames = [os.fspath(f) for f in bracket.frames]
-    subprocess.run(["align_image_stack", "-m", "-e", "--use-given-order", "-p", "as.pto", *frames],
-                   cwd=tmp_path, check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        ["align_image_stack", "-m", "-e", "--use-given-order", "-p", "as.pto", *frames],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     text = (tmp_path / "as.pto").read_text()
     linear = pto.with_linear_response(text)
     assert linear is not None
     (tmp_path / "linear.pto").write_text(linear)
     for project, prefix in (("as.pto", "as_"), ("linear.pto", "linear_")):
-        subprocess.run(["nona", "-m", "TIFF_m", "-z", "NONE", "-o", prefix, project],
-                       cwd=tmp_path, check=True, capture_output=True, timeout=300)
+        subprocess.run(
+            ["nona", "-m", "TIFF_m", "-z", "NONE", "-o", prefix, project],
+            cwd=tmp_path,
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
     for i in range(len(frames)):
         with Image.open(tmp_path / f"as_{i:04d}.tif") as a, Image.open(tmp_path / f"linear_{i:04d}.tif") as b:
             assert a.size == b.size and a.mode == b.mode == "RGBA"
@@ -103,7 +119,9 @@ def _nonas_in(folder: Path) -> list[int]:
         if not entry.name.isdigit():
             continue
         try:
-            if (entry / "comm").read_text().strip() == "nona" and Path(os.readlink(entry / "cwd")).is_relative_to(folder):
+            if (entry / "comm").read_text().strip() == "nona" and Path(os.readlink(entry / "cwd")).is_relative_to(
+                folder
+            ):
                 found.append(int(entry.name))
         except OSError:
             continue
@@ -121,8 +139,14 @@ def test_ctrl_c_while_the_nonas_run_side_by_side_stops_them_all(pcb_photos, tmp_
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     env = {**os.environ, "TMPDIR": str(tmp)}
-    run = subprocess.Popen([sys.executable, "-m", "focuswrap", "stack", *map(str, pcb_photos), "-o", "out.jpg", "-q"],
-                           cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "focuswrap", "stack", *map(str, pcb_photos), "-o", "out.jpg", "-q"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         nonas: list[int] = []

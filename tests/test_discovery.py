@@ -218,9 +218,7 @@ def test_explicit_dir_without_the_tool_is_an_error(tmp_path: Path, option: str, 
 @posix_only
 def test_each_tool_is_found_on_its_own(tmp_path: Path) -> None:
     fake_tool(tmp_path / "bin", ALIGN)
-    kw: dict = dict(
-        env={"PATH": str(tmp_path / "bin")}, platform="linux", is_dir=NO_DIRS, home=str(tmp_path)
-    )
+    kw: dict = dict(env={"PATH": str(tmp_path / "bin")}, platform="linux", is_dir=NO_DIRS, home=str(tmp_path))
 
     def exists(p: str) -> bool:
         return p == "/usr/bin/enfuse" or discovery._is_executable(p)

@@ -151,7 +151,11 @@ def test_page_exists(page: str):
 
 
 def test_pages_named_in_the_code_and_readme_exist():
-    sources = [*sorted((REPO / "focuswrap").rglob("*.py")), *sorted((REPO / "scripts").glob("*.py")), REPO / "README.md"]
+    sources = [
+        *sorted((REPO / "focuswrap").rglob("*.py")),
+        *sorted((REPO / "scripts").glob("*.py")),
+        REPO / "README.md",
+    ]
     named = {ref for src in sources if src.is_file() for ref in _DOC_REF.findall(src.read_text(encoding="utf-8"))}
     missing = sorted(ref for ref in named if not (REPO / ref).is_file())
     assert not missing, f"named but missing: {', '.join(missing)}"

@@ -13,14 +13,14 @@ import sys
 import time
 from pathlib import Path
 
+import fakehugin
 import pytest
+from fakehugin import ALIGN, ENFUSE
+from helpers import Workspace, assert_clean_failure, kill_if_running, process_gone, stack_fails
 from PIL import Image
 
-import fakehugin
-from fakehugin import ALIGN, ENFUSE
 from focuswrap import cli, output, proc
 from focuswrap.errors import ExitCode, Interrupted, MissingToolError, ToolTimeout
-from helpers import Workspace, assert_clean_failure, kill_if_running, process_gone, stack_fails
 
 CRASH = "os.kill(os.getpid(), signal.SIGSEGV)\ntime.sleep(5)"
 
@@ -41,8 +41,7 @@ def test_a_hanging_align_is_stopped_after_the_config_timeout(ws: Workspace) -> N
     assert result.returncode == ExitCode.ALIGN_FAILED, result.stderr
     line = assert_clean_failure(ws, result, before)
     assert line == (
-        "focuswrap: error: Alignment failed after 1 attempt: "
-        "align_image_stack ran for more than 1 s and was stopped."
+        "focuswrap: error: Alignment failed after 1 attempt: align_image_stack ran for more than 1 s and was stopped."
     )
     assert "raise --timeout" in result.stderr
     assert len(ws.align.calls) == 1, "a timeout is not worth another ladder rung"
@@ -98,9 +97,7 @@ def _printer(word: str, seconds: float) -> list[str]:
 def test_commands_run_together_side_by_side_and_report_in_order(tmp_path: Path) -> None:
     # nona's parts run like this: both at once, results in the order given.
     started = time.monotonic()
-    done = proc.run_together(
-        [_printer("first", 1.0), _printer("second", 1.0)], cwd=tmp_path, timeout=30
-    )
+    done = proc.run_together([_printer("first", 1.0), _printer("second", 1.0)], cwd=tmp_path, timeout=30)
     assert [(d.returncode, d.stdout, d.stopped) for d in done] == [(0, "first\n", False), (0, "second\n", False)]
     assert time.monotonic() - started < 1.9  # side by side, not one after the other
 
@@ -207,6 +204,7 @@ def in_process(ws: Workspace, monkeypatch: pytest.MonkeyPatch):
 
 def _disk_fills_up(monkeypatch: pytest.MonkeyPatch) -> None:
     """The disk fills up half-way through writing the result."""
+
     def encode(fused: Path, dest: Path, *args: object, **kwargs: object) -> None:
         with open(dest, "wb") as fh:
             fh.write(b"\xff\xd8 the first half of a JPEG")
@@ -252,7 +250,9 @@ def test_in_process_runs_succeed_unpatched(ws: Workspace, in_process, capsys) ->
     assert ws.work_folders() == []
 
 
-def test_ctrl_c_while_the_sharpness_is_measured_is_not_swallowed(ws: Workspace, in_process, monkeypatch, capsys) -> None:
+def test_ctrl_c_while_the_sharpness_is_measured_is_not_swallowed(
+    ws: Workspace, in_process, monkeypatch, capsys
+) -> None:
     # The last wait of a stack: a Ctrl-C (cli raises Interrupted) there must stop
     # the run with 130, not become a note "Could not measure sharpness".
     from focuswrap import sharpness
@@ -268,7 +268,9 @@ def test_ctrl_c_while_the_sharpness_is_measured_is_not_swallowed(ws: Workspace, 
     assert ws.work_folders() == []
 
 
-def test_output_folder_removed_before_delivery_is_a_write_failure(ws: Workspace, in_process, monkeypatch, capsys) -> None:
+def test_output_folder_removed_before_delivery_is_a_write_failure(
+    ws: Workspace, in_process, monkeypatch, capsys
+) -> None:
     # The folder existed when the inputs were checked, then went away while
     # the tools ran (an unplugged drive): not even the temporary file can be made.
     import shutil
@@ -326,8 +328,12 @@ def test_two_runs_racing_for_one_name_one_wins_and_its_file_is_intact(ws: Worksp
     assert codes[loser] == ExitCode.BAD_INPUT, done[loser][1]
     err = done[loser][1]
     assert "Traceback" not in err
-    assert err.startswith(("focuswrap: error: same.tif already exists; use --force",
-                           f"focuswrap: error: {ws.shots / 'same.tif'} appeared while focuswrap was working; use --force")), err
+    assert err.startswith(
+        (
+            "focuswrap: error: same.tif already exists; use --force",
+            f"focuswrap: error: {ws.shots / 'same.tif'} appeared while focuswrap was working; use --force",
+        )
+    ), err
     # The fake enfuse's result is the last aligned frame: the winner's last photo.
     with Image.open(ws.shots / "same.tif") as result, Image.open(ws.shots / sets[winner][-1]) as last:
         assert result.convert("RGBA").tobytes() == last.convert("RGBA").tobytes()

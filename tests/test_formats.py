@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import shutil
 import struct
 import subprocess
 import sys
@@ -127,8 +126,10 @@ def stack_with_hugin(frames: list[Path], work: Path, *, fuse_extra: list[str] = 
     assert done.returncode == 0, done.stdout + done.stderr
     fused = work / enfuse.FUSED
     argv = enfuse.build_argv(
-        command=["enfuse", *fuse_extra], options=preset.fuse,
-        inputs=align.expected_outputs(prefix, len(frames)), output=fused,
+        command=["enfuse", *fuse_extra],
+        options=preset.fuse,
+        inputs=align.expected_outputs(prefix, len(frames)),
+        output=fused,
     )
     done = subprocess.run(argv, cwd=work, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -217,7 +218,9 @@ def test_exif_sizes_follow_the_result_and_the_unique_id_is_dropped(tmp_path: Pat
     first = tmp_path / "first.jpg"
     exif = Image.Exif()
     exif[ORIENTATION] = 6
-    exif.get_ifd(EXIF_IFD).update({PIXEL_X: 6, PIXEL_Y: 4, 0xA420: "frame-1-id", DATETIME_ORIGINAL: "2024:06:01 12:00:00"})
+    exif.get_ifd(EXIF_IFD).update(
+        {PIXEL_X: 6, PIXEL_Y: 4, 0xA420: "frame-1-id", DATETIME_ORIGINAL: "2024:06:01 12:00:00"}
+    )
     gradient_image().save(first, exif=exif.tobytes())
     fused = tmp_path / "fused.tif"
     gradient_image().save(fused)
@@ -378,7 +381,9 @@ def test_without_rawpy_the_message_names_the_extra(tmp_path: Path, monkeypatch: 
     monkeypatch.setitem(sys.modules, "rawpy", None)
     assert not formats.extra_available("raw")
     photos = [tmp_path / "a.NEF", tmp_path / "b.NEF"]
-    with pytest.raises(formats.MissingExtraError, match=r'a\.NEF and \S*b\.NEF are raw camera files, .*pip install "focuswrap\[raw\]"'):
+    with pytest.raises(
+        formats.MissingExtraError, match=r'a\.NEF and \S*b\.NEF are raw camera files, .*pip install "focuswrap\[raw\]"'
+    ):
         formats.require_extra("raw", photos)
 
 
@@ -418,7 +423,9 @@ def test_frame_paths_keep_the_photo_name_in_a_numbered_folder(tmp_path: Path) ->
     raw = inputs.Photo(tmp_path / "c" / "IMG_1.dng", 4, 4, 1, "RGB", formats.RAW_FORMAT, 16)
     work = tmp_path / "w"
     assert formats.frame_paths([jpeg, heic, raw], work) == [
-        jpeg.path, work / "frames" / "0002" / "IMG_1.tif", work / "frames" / "0003" / "IMG_1.tif",
+        jpeg.path,
+        work / "frames" / "0002" / "IMG_1.tif",
+        work / "frames" / "0003" / "IMG_1.tif",
     ]
 
 
@@ -450,8 +457,9 @@ class FakeArray:
         return values.tobytes()
 
 
-def fake_rawpy(monkeypatch: pytest.MonkeyPatch, *, width: int = 6, height: int = 4, flip: int = 6,
-               fail: str | None = None) -> list[dict]:
+def fake_rawpy(
+    monkeypatch: pytest.MonkeyPatch, *, width: int = 6, height: int = 4, flip: int = 6, fail: str | None = None
+) -> list[dict]:
     """Install a stand-in for rawpy (which cannot write raw files to test with); returns the postprocess calls."""
     calls: list[dict] = []
 
@@ -500,7 +508,9 @@ def test_raw_photo_is_described_in_sensor_orientation(tmp_path: Path, monkeypatc
 
 
 @pytest.mark.parametrize(("flip", "orientation"), [(0, 1), (3, 3), (5, 8), (6, 6)])
-def test_libraw_flip_becomes_exif_orientation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flip: int, orientation: int) -> None:
+def test_libraw_flip_becomes_exif_orientation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flip: int, orientation: int
+) -> None:
     fake_rawpy(monkeypatch, flip=flip)
     path = raw_file(tmp_path / "a.dng")
     assert formats.read_photo(path, "raw").orientation == orientation
@@ -585,8 +595,11 @@ def test_10bit_heic_becomes_a_16bit_tiff(tmp_path: Path, heif) -> None:
     width, height = 16, 8
     grey = [y * 2000 + x * 64 for y in range(height) for x in range(width)]
     heic = tmp_path / "hdr.heic"
-    heif.from_bytes("RGB;16", (width, height), struct.pack(f"<{3 * len(grey)}H", *(v for g in grey for v in (g, g, g)))).save(
-        heic, quality=-1  # lossless
+    heif.from_bytes(
+        "RGB;16", (width, height), struct.pack(f"<{3 * len(grey)}H", *(v for g in grey for v in (g, g, g)))
+    ).save(
+        heic,
+        quality=-1,  # lossless
     )
     photo = formats.read_photo(heic, "heif")
     assert (photo.bits, photo.mode) == (16, "RGB")
@@ -640,8 +653,14 @@ def test_portrait_stack_is_delivered_upright(portrait, bracket, ext: str) -> Non
     photos, fused, base = portrait
     out = base / f"result.{ext}"
     out.unlink(missing_ok=True)
-    output.deliver(fused, out, fmt=inputs.output_format(out), first_input=photos[0].path,
-                   force=False, orientation=photos[0].orientation)
+    output.deliver(
+        fused,
+        out,
+        fmt=inputs.output_format(out),
+        first_input=photos[0].path,
+        force=False,
+        orientation=photos[0].orientation,
+    )
     truth = upright_truth(bracket)
     with Image.open(out) as im:
         tag = im.getexif().get(ORIENTATION, 1)
@@ -657,8 +676,10 @@ def test_portrait_stack_is_delivered_upright(portrait, bracket, ext: str) -> Non
     result = psnr(shown, truth)
     frames = [psnr(ImageOps.exif_transpose(Image.open(p.path)), truth) for p in photos]
     wrong_way = psnr(shown.transpose(Image.Transpose.ROTATE_180), truth)
-    print(f"\nportrait .{ext}: {result:.1f} dB to the upright truth (best frame {max(frames):.1f}, "
-          f"turned the wrong way {wrong_way:.1f})")
+    print(
+        f"\nportrait .{ext}: {result:.1f} dB to the upright truth (best frame {max(frames):.1f}, "
+        f"turned the wrong way {wrong_way:.1f})"
+    )
     assert result > max(frames) + 3.0
     assert wrong_way < result - 10
 
@@ -701,8 +722,10 @@ def test_16bit_stack_gives_a_16bit_tiff_with_a_visible_alpha(stack16, bracket) -
     high = Image.frombytes("RGB", SIZE, rgb)
     result = psnr(high, bracket.truth)
     best = max(psnr(f, bracket.truth) for f in bracket.frames)
-    print(f"16-bit result: {result:.1f} dB to the truth, best frame {best:.1f} dB, {len(low)} distinct low bytes, "
-          f"{widened:.1%} of samples h*256 or h*257")
+    print(
+        f"16-bit result: {result:.1f} dB to the truth, best frame {best:.1f} dB, {len(low)} distinct low bytes, "
+        f"{widened:.1%} of samples h*256 or h*257"
+    )
     assert result > best + 3.0
 
 
@@ -766,8 +789,13 @@ def test_heic_stack_is_converted_stacked_and_keeps_its_exif(bracket, tmp_path: P
 
 def _cli(*args, cwd: Path) -> subprocess.CompletedProcess:
     # --no-crop: the whole canvas, so that results compare with the truth pixel for pixel.
-    return subprocess.run([sys.executable, "-m", "focuswrap", "stack", *map(str, args), "-q", "--no-cache", "--no-crop"],
-                          cwd=cwd, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "focuswrap", "stack", *map(str, args), "-q", "--no-cache", "--no-crop"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.mark.real
@@ -778,7 +806,10 @@ def test_cli_portrait_stack_comes_out_upright(bracket, tmp_path: Path) -> None:
     truth = Image.open(bracket.truth).transpose(Image.Transpose.ROTATE_90)  # what orientation 8 shows
     with Image.open(tmp_path / "up.jpg") as im:
         assert im.getexif().get(ORIENTATION, 1) == 1 and im.size == (SIZE[1], SIZE[0])
-        assert psnr(im.convert("RGB"), truth) > max(psnr(ImageOps.exif_transpose(Image.open(f)), truth) for f in frames) + 3
+        assert (
+            psnr(im.convert("RGB"), truth)
+            > max(psnr(ImageOps.exif_transpose(Image.open(f)), truth) for f in frames) + 3
+        )
 
 
 @pytest.mark.real

@@ -8,8 +8,8 @@ import random
 import struct
 import sys
 import zlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 from hypothesis import given
@@ -190,55 +190,114 @@ BAD_PHOTOS: list[tuple[str, Builder, list[str]]] = [
     ("two missing", lambda t, m: _pair("a.jpg") + ["b.jpg", "c.jpg"], ["b.jpg and c.jpg do not exist"]),
     ("file used as folder", lambda t, m: _pair("a.jpg", "b.jpg") + ["a.jpg/x.jpg"], ["a.jpg/x.jpg does not exist"]),
     ("broken link", _broken_link, ["b.jpg is a link", "does not exist"]),
-    ("folder", lambda t, m: _pair("a.jpg") + [os.mkdir("shots") or "shots"],
-     ["shots is a folder", os.path.join("shots", "*.jpg")]),
+    (
+        "folder",
+        lambda t, m: _pair("a.jpg") + [os.mkdir("shots") or "shots"],
+        ["shots is a folder", os.path.join("shots", "*.jpg")],
+    ),
     ("fifo", _fifo, ["pipe.jpg is not a regular file"]),
     ("unreadable", _unreadable_injected, ["b.jpg cannot be read", "permission denied", "permissions"]),
     ("empty", lambda t, m: _pair("a.jpg") + [Path("b.jpg").touch() or "b.jpg"], ["b.jpg is an empty file"]),
-    ("text file", lambda t, m: _pair("a.jpg") + [Path("b.jpg").write_text("hello") and "b.jpg"],
-     ["b.jpg is not an image", "JPEG, TIFF or PNG"]),
-    ("jpeg header cut", lambda t, m: _pair("a.jpg") + [cut(jpeg("b.jpg"), 0.02).name],
-     ["b.jpg is damaged (its header cannot be read"]),
-    ("two headers cut", lambda t, m: _pair("a.jpg") + [cut(jpeg("b.jpg"), 0.02).name, Path("c.png").write_bytes(png_bytes(8, 8)[:20]) and "c.png"],
-     ["b.jpg and c.png are damaged (their headers cannot be read)"]),
-    ("truncated jpeg", lambda t, m: _pair("a.jpg") + [cut(jpeg("b.jpg")).name],
-     ["b.jpg is incomplete", "copy the photos again"]),
-    ("truncated progressive jpeg", lambda t, m: _pair("a.jpg") + [cut(jpeg("b.jpg", progressive=True)).name],
-     ["b.jpg is incomplete"]),
+    (
+        "text file",
+        lambda t, m: _pair("a.jpg") + [Path("b.jpg").write_text("hello") and "b.jpg"],
+        ["b.jpg is not an image", "JPEG, TIFF or PNG"],
+    ),
+    (
+        "jpeg header cut",
+        lambda t, m: _pair("a.jpg") + [cut(jpeg("b.jpg"), 0.02).name],
+        ["b.jpg is damaged (its header cannot be read"],
+    ),
+    (
+        "two headers cut",
+        lambda t, m: (
+            _pair("a.jpg")
+            + [cut(jpeg("b.jpg"), 0.02).name, Path("c.png").write_bytes(png_bytes(8, 8)[:20]) and "c.png"]
+        ),
+        ["b.jpg and c.png are damaged (their headers cannot be read)"],
+    ),
+    (
+        "truncated jpeg",
+        lambda t, m: _pair("a.jpg") + [cut(jpeg("b.jpg")).name],
+        ["b.jpg is incomplete", "copy the photos again"],
+    ),
+    (
+        "truncated progressive jpeg",
+        lambda t, m: _pair("a.jpg") + [cut(jpeg("b.jpg", progressive=True)).name],
+        ["b.jpg is incomplete"],
+    ),
     ("truncated png", lambda t, m: [png("a.png"), cut(png("b.png")).name], ["b.png is incomplete"]),
     ("truncated tiff", lambda t, m: [tiff("a.tif"), cut(tiff("b.tif"), 0.8).name], ["b.tif is incomplete"]),
-    ("two truncated", lambda t, m: _pair("a.jpg") + [cut(jpeg("b.jpg")).name, cut(jpeg("c.jpg")).name],
-     ["b.jpg and c.jpg are incomplete"]),
-    ("gif", lambda t, m: _pair("a.jpg") + [_noise((96, 64)).save("b.gif") or "b.gif"],
-     ["b.gif is a GIF image", "Hugin cannot read", "convert"]),
+    (
+        "two truncated",
+        lambda t, m: _pair("a.jpg") + [cut(jpeg("b.jpg")).name, cut(jpeg("c.jpg")).name],
+        ["b.jpg and c.jpg are incomplete"],
+    ),
+    (
+        "gif",
+        lambda t, m: _pair("a.jpg") + [_noise((96, 64)).save("b.gif") or "b.gif"],
+        ["b.gif is a GIF image", "Hugin cannot read", "convert"],
+    ),
     ("bmp", lambda t, m: _pair("a.jpg") + [_noise((96, 64)).save("b.bmp") or "b.bmp"], ["b.bmp is a BMP image"]),
-    ("heic by name", lambda t, m: _pair("a.jpg") + [_heic_bytes("b.heic")],
-     ["b.heic is a HEIC/HEIF photo", 'pip install "focuswrap[heif]"']),
+    (
+        "heic by name",
+        lambda t, m: _pair("a.jpg") + [_heic_bytes("b.heic")],
+        ["b.heic is a HEIC/HEIF photo", 'pip install "focuswrap[heif]"'],
+    ),
     ("heic named jpg", lambda t, m: _pair("a.jpg") + [_heic_bytes("b.jpg")], ['pip install "focuswrap[heif]"']),
-    ("same path twice", lambda t, m: _pair("a.jpg", "b.jpg") + ["a.jpg"],
-     ["a.jpg is given twice; give each photo once."]),
-    ("same file spelt differently", lambda t, m: _pair("a.jpg", "b.jpg") + [os.path.join(".", "a.jpg")],
-     [f"a.jpg and {os.path.join('.', 'a.jpg')} are the same file", "give each photo once"]),
+    (
+        "same path twice",
+        lambda t, m: _pair("a.jpg", "b.jpg") + ["a.jpg"],
+        ["a.jpg is given twice; give each photo once."],
+    ),
+    (
+        "same file spelt differently",
+        lambda t, m: _pair("a.jpg", "b.jpg") + [os.path.join(".", "a.jpg")],
+        [f"a.jpg and {os.path.join('.', 'a.jpg')} are the same file", "give each photo once"],
+    ),
     ("symlink to another input", _symlink_same, ["a.jpg and link.jpg are the same file"]),
     ("hard link to another input", _hardlink_same, ["a.jpg and copy.jpg are the same file"]),
-    ("two repeats", lambda t, m: _pair("a.jpg", "b.jpg") + ["a.jpg", "b.jpg", "b.jpg"],
-     ["given more than once (a.jpg is given twice; b.jpg is given 3 times)"]),
-    ("different size", lambda t, m: [jpeg("a.jpg"), jpeg("b.jpg"), jpeg("c.jpg", (48, 32)).name],
-     ["c.jpg is 48x32 but the other photos are 96x64", "same size"]),
-    ("two different sizes", lambda t, m: [jpeg("a.jpg"), jpeg("b.jpg"), jpeg("c.jpg"), jpeg("d.jpg", (48, 32)),
-                                          jpeg("e.jpg", (64, 96)).name],
-     ["d.jpg is 48x32 and e.jpg is 64x96 but the other photos are 96x64"]),
-    ("portrait among landscape", lambda t, m: [jpeg("a.jpg", orientation=1), jpeg("b.jpg"),
-                                               jpeg("c.jpg", orientation=6).name],
-     ["c.jpg is portrait (EXIF orientation 6)", "a.jpg and b.jpg are landscape", "same way round"]),
-    ("turned left and right", lambda t, m: [jpeg("a.jpg", orientation=6), jpeg("b.jpg", orientation=6),
-                                            jpeg("c.jpg", orientation=8).name],
-     ["c.jpg is portrait (EXIF orientation 8)", "a.jpg and b.jpg are portrait (EXIF orientation 6)"]),
-    ("upside down", lambda t, m: [jpeg("a.jpg"), jpeg("b.jpg"), jpeg("c.jpg", orientation=3).name],
-     ["c.jpg is landscape (EXIF orientation 3)"]),
-    ("mixed bit depth", lambda t, m: [png("a.png", mode="L"), png("b.png", mode="L"),
-                                      tiff("c.tif", mode="I;16").name],
-     ["c.tif (16-bit)", "other photos (8-bit)", "same bit depth"]),
+    (
+        "two repeats",
+        lambda t, m: _pair("a.jpg", "b.jpg") + ["a.jpg", "b.jpg", "b.jpg"],
+        ["given more than once (a.jpg is given twice; b.jpg is given 3 times)"],
+    ),
+    (
+        "different size",
+        lambda t, m: [jpeg("a.jpg"), jpeg("b.jpg"), jpeg("c.jpg", (48, 32)).name],
+        ["c.jpg is 48x32 but the other photos are 96x64", "same size"],
+    ),
+    (
+        "two different sizes",
+        lambda t, m: [
+            jpeg("a.jpg"),
+            jpeg("b.jpg"),
+            jpeg("c.jpg"),
+            jpeg("d.jpg", (48, 32)),
+            jpeg("e.jpg", (64, 96)).name,
+        ],
+        ["d.jpg is 48x32 and e.jpg is 64x96 but the other photos are 96x64"],
+    ),
+    (
+        "portrait among landscape",
+        lambda t, m: [jpeg("a.jpg", orientation=1), jpeg("b.jpg"), jpeg("c.jpg", orientation=6).name],
+        ["c.jpg is portrait (EXIF orientation 6)", "a.jpg and b.jpg are landscape", "same way round"],
+    ),
+    (
+        "turned left and right",
+        lambda t, m: [jpeg("a.jpg", orientation=6), jpeg("b.jpg", orientation=6), jpeg("c.jpg", orientation=8).name],
+        ["c.jpg is portrait (EXIF orientation 8)", "a.jpg and b.jpg are portrait (EXIF orientation 6)"],
+    ),
+    (
+        "upside down",
+        lambda t, m: [jpeg("a.jpg"), jpeg("b.jpg"), jpeg("c.jpg", orientation=3).name],
+        ["c.jpg is landscape (EXIF orientation 3)"],
+    ),
+    (
+        "mixed bit depth",
+        lambda t, m: [png("a.png", mode="L"), png("b.png", mode="L"), tiff("c.tif", mode="I;16").name],
+        ["c.tif (16-bit)", "other photos (8-bit)", "same bit depth"],
+    ),
 ]
 
 
@@ -495,33 +554,59 @@ def _hardlinked_input(mp: pytest.MonkeyPatch) -> tuple[str, bool]:
 
 
 BAD_OUTPUTS: list[tuple[str, OutputBuilder, type[BadInputError], list[str]]] = [
-    ("existing folder", lambda m: (os.mkdir("outdir") or "outdir", True), BadInputError,
-     ["outdir is a folder", os.path.join("outdir", "stacked.tif")]),
+    (
+        "existing folder",
+        lambda m: (os.mkdir("outdir") or "outdir", True),
+        BadInputError,
+        ["outdir is a folder", os.path.join("outdir", "stacked.tif")],
+    ),
     ("is an input", lambda m: ("a.jpg", False), BadInputError, ["a.jpg is also one of the input photos"]),
     ("is an input, even with force", lambda m: ("a.jpg", True), BadInputError, ["one of the input photos"]),
-    ("is an input spelt differently", lambda m: (os.path.join(".", "a.jpg"), True), BadInputError,
-     ["one of the input photos"]),
+    (
+        "is an input spelt differently",
+        lambda m: (os.path.join(".", "a.jpg"), True),
+        BadInputError,
+        ["one of the input photos"],
+    ),
     ("is an input through a linked folder", _symlinked_folder, BadInputError, ["one of the input photos"]),
     ("is a hard link to an input", _hardlinked_input, BadInputError, ["same.jpg is also one of the input photos"]),
-    ("unknown extension", lambda m: ("out.webp", False), BadInputError,
-     ["cannot write .webp files", ".tif, .tiff, .jpg, .jpeg, .png"]),
+    (
+        "unknown extension",
+        lambda m: ("out.webp", False),
+        BadInputError,
+        ["cannot write .webp files", ".tif, .tiff, .jpg, .jpeg, .png"],
+    ),
     ("raw extension", lambda m: ("out.dng", False), BadInputError, ["cannot write .dng files"]),
     ("no extension", lambda m: ("out", False), BadInputError, ["needs an extension", ".tif"]),
-    ("missing folder", lambda m: (os.path.join("nodir", "out.jpg"), False), BadInputError,
-     [f"The folder nodir for {os.path.join('nodir', 'out.jpg')} does not exist; create it first."]),
-    ("file used as folder", lambda m: (os.path.join("a.jpg", "out.tif"), False), BadInputError,
-     [f"a.jpg is a file, not a folder, so {os.path.join('a.jpg', 'out.tif')} cannot"]),
-    ("file used as folder, deeper", lambda m: (os.path.join("a.jpg", "sub", "out.tif"), False), BadInputError,
-     ["a.jpg is a file, not a folder"]),
+    (
+        "missing folder",
+        lambda m: (os.path.join("nodir", "out.jpg"), False),
+        BadInputError,
+        [f"The folder nodir for {os.path.join('nodir', 'out.jpg')} does not exist; create it first."],
+    ),
+    (
+        "file used as folder",
+        lambda m: (os.path.join("a.jpg", "out.tif"), False),
+        BadInputError,
+        [f"a.jpg is a file, not a folder, so {os.path.join('a.jpg', 'out.tif')} cannot"],
+    ),
+    (
+        "file used as folder, deeper",
+        lambda m: (os.path.join("a.jpg", "sub", "out.tif"), False),
+        BadInputError,
+        ["a.jpg is a file, not a folder"],
+    ),
     ("folder not writable", _unwritable_injected, BadInputError, ["cannot write into the folder", "permission denied"]),
-    ("exists", lambda m: (Path("out.jpg").write_bytes(b"old") and "out.jpg", False), OutputExistsError,
-     ["out.jpg already exists; use --force to replace it."]),
+    (
+        "exists",
+        lambda m: (Path("out.jpg").write_bytes(b"old") and "out.jpg", False),
+        OutputExistsError,
+        ["out.jpg already exists; use --force to replace it."],
+    ),
 ]
 
 
-@pytest.mark.parametrize(
-    ("build", "error", "words"), [pytest.param(b, e, w, id=i) for i, b, e, w in BAD_OUTPUTS]
-)
+@pytest.mark.parametrize(("build", "error", "words"), [pytest.param(b, e, w, id=i) for i, b, e, w in BAD_OUTPUTS])
 def test_bad_outputs_are_rejected_with_one_clear_line(
     build: OutputBuilder, error: type[BadInputError], words: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -657,9 +742,7 @@ def test_order_photos() -> None:
     assert order_photos(["b.jpg", "a.jpg"], keep_order=True) == [Path("b.jpg"), Path("a.jpg")]
 
 
-names_text = st.text(
-    alphabet=st.one_of(st.sampled_from("0123456789_-. aAbBzZé٣"), st.characters()), max_size=24
-)
+names_text = st.text(alphabet=st.one_of(st.sampled_from("0123456789_-. aAbBzZé٣"), st.characters()), max_size=24)
 
 
 @given(st.lists(names_text, max_size=12), st.randoms(use_true_random=False))

@@ -13,11 +13,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import pytest
-
 import fakehugin
-from focuswrap.errors import ExitCode
+import pytest
 from helpers import Workspace, kill_if_running, process_gone, wait_for_pid
+
+from focuswrap.errors import ExitCode
 
 #: Seconds focuswrap may take to stop after the signal (the fakes die at once on SIGTERM).
 STOP_LIMIT = 10

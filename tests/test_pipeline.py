@@ -11,15 +11,15 @@ import re
 import tempfile
 from pathlib import Path
 
-import pytest
-
 import fakehugin
+import pytest
 from fakehugin import ALIGN, ENFUSE
+from helpers import photos
+
 from focuswrap import pipeline, presets
 from focuswrap.discovery import Tool, Tools
 from focuswrap.errors import AlignmentFailed, FusionFailed
 from focuswrap.presets import AlignOptions, NamedPreset, Preset, Rung
-from helpers import photos
 
 WORK = re.compile(r"focuswrap\.[A-Za-z0-9_]+")
 
@@ -122,13 +122,23 @@ def test_plan_is_the_recipe_with_absolute_paths(tmp_path: Path, fakes) -> None:
     assert plan.inputs == files
     assert plan.output == tmp_path / "shots" / "IMG_1-stacked.jpg"
     assert plan.align_argv == [
-        tools.align.command[0], "-v", "-m", "-e", "--use-given-order",
-        "-a", str(work / "aligned_"), *map(str, files),
+        tools.align.command[0],
+        "-v",
+        "-m",
+        "-e",
+        "--use-given-order",
+        "-a",
+        str(work / "aligned_"),
+        *map(str, files),
     ]
     recipe_fuse = [
         tools.enfuse.command[0],
-        "--exposure-weight=0", "--saturation-weight=0", "--contrast-weight=1", "--hard-mask",
-        "--gray-projector=luminance", "--contrast-window-size=15",
+        "--exposure-weight=0",
+        "--saturation-weight=0",
+        "--contrast-weight=1",
+        "--hard-mask",
+        "--gray-projector=luminance",
+        "--contrast-window-size=15",
         f"--output={work / 'fused.tif'}",
         *(str(work / f"aligned_{i:04d}.tif") for i in range(3)),
     ]
@@ -136,7 +146,9 @@ def test_plan_is_the_recipe_with_absolute_paths(tmp_path: Path, fakes) -> None:
     assert plan.fuse_argv == [*recipe_fuse[:7], "--compression=packbits", *recipe_fuse[7:]]
     assert len(plan.shell_lines()) == 2
     # A TIFF result is enfuse's own file, LZW-compressed as the recipe writes it.
-    tif = pipeline.plan(pipeline.StackRequest(inputs=files, preset=presets.get("classic"), output=tmp_path / "o.tif"), tools)
+    tif = pipeline.plan(
+        pipeline.StackRequest(inputs=files, preset=presets.get("classic"), output=tmp_path / "o.tif"), tools
+    )
     assert tif.fuse_argv == recipe_fuse
 
 
@@ -239,7 +251,10 @@ def test_sorted_frames_and_left_out_results_are_noted(tmp_path: Path, fakes) -> 
     request = pipeline.StackRequest(inputs=[earlier, files[1], files[0]], preset=presets.get("miniature"))
     result = pipeline.stack(request, tools, rec)
     notes = [ev[1] for ev in rec.events if ev[0] == "note"]
-    assert notes == ["Left out earlier results: IMG_0-stacked.jpg", "Frames sorted in natural order: IMG_1.jpg, IMG_2.jpg"]
+    assert notes == [
+        "Left out earlier results: IMG_0-stacked.jpg",
+        "Frames sorted in natural order: IMG_1.jpg, IMG_2.jpg",
+    ]
     assert result.inputs == files
 
 
@@ -323,8 +338,13 @@ def test_flatpak_hugin_works_under_the_home_folder(tmp_path, monkeypatch) -> Non
     from focuswrap.discovery import Tool, Tools
     from focuswrap.errors import BadInputError
 
-    flat = Tool("align_image_stack", ("flatpak", "run", "--command=align_image_stack", "net.sourceforge.Hugin"),
-                "Flatpak (user)", "2022.0.0", flatpak=True)
+    flat = Tool(
+        "align_image_stack",
+        ("flatpak", "run", "--command=align_image_stack", "net.sourceforge.Hugin"),
+        "Flatpak (user)",
+        "2022.0.0",
+        flatpak=True,
+    )
     tools = Tools(flat, dataclasses.replace(flat, name="enfuse"))
     monkeypatch.setenv("HOME", str(tmp_path))
     inside = tmp_path / "shots" / "a.jpg"

@@ -6,11 +6,11 @@ import re
 from pathlib import Path
 
 import pytest
+from helpers import config_error, write_file
 
 from focuswrap import paths, presets
 from focuswrap.errors import BadInputError, ConfigError, ExitCode
 from focuswrap.presets import Preset, load_preset_file
-from helpers import config_error, write_file
 
 BUNDLED = sorted(p.stem for p in presets.bundled_presets_dir().glob("*.toml"))
 
@@ -136,7 +136,9 @@ def test_describe_shows_both_argv_lines_and_the_ladder():
     assert "fallback ladder" in text
     ladder_lines = [ln.strip() for ln in text.splitlines() if re.match(r"\s+\d\. ", ln)]
     assert len(ladder_lines) == 4
-    for n, (line, flags, rung) in enumerate(zip(ladder_lines, ["-i", "--corr=0.8", "-c 500", "-g 3"], item.preset.ladder), 1):
+    for n, (line, flags, rung) in enumerate(
+        zip(ladder_lines, ["-i", "--corr=0.8", "-c 500", "-g 3"], item.preset.ladder), 1
+    ):
         assert line.startswith(f"{n}. {flags}")
         assert rung.why in line
 
@@ -202,8 +204,8 @@ def test_unknown_top_level_table(tmp_path):
         ("[fuse]\ncontrast_weight = 1.5\n", "fuse.contrast_weight", "less than or equal to 1"),
         ("[fuse]\nexposure_weight = -0.1\n", "fuse.exposure_weight", "greater than or equal to 0"),
         ("[fuse]\ncontrast_window_size = 2\n", "fuse.contrast_window_size", "greater than or equal to 3"),
-        ("[fuse]\ngray_projector = \"green\"\n", "fuse.gray_projector", "'luminance'"),
-        ("[fuse]\ncontrast_min_curvature = \"lots\"\n", "fuse.contrast_min_curvature", "should match pattern"),
+        ('[fuse]\ngray_projector = "green"\n', "fuse.gray_projector", "'luminance'"),
+        ('[fuse]\ncontrast_min_curvature = "lots"\n', "fuse.contrast_min_curvature", "should match pattern"),
         ("[align]\ncorrelation = 0\n", "align.correlation", "greater than 0"),
         ("[align]\ngrid = 51\n", "align.grid", "less than or equal to 50"),
         ("[align]\ncorrelation = nan\n", "align.correlation", "less than or equal to 1"),
@@ -222,7 +224,10 @@ def test_one_line_per_problem(tmp_path):
     lines = message.splitlines()
     assert len(lines) == 4
     assert {ln.split(": ")[1] for ln in lines} == {
-        "fuse.contrast_weight", "fuse.contrast_window_size", "fuse.wContrast", "align.grid",
+        "fuse.contrast_weight",
+        "fuse.contrast_window_size",
+        "fuse.wContrast",
+        "align.grid",
     }
 
 
@@ -256,7 +261,9 @@ def test_ladder_rung_adding_a_managed_extra_arg(tmp_path):
 
 def test_invalid_align_does_not_also_blame_the_ladder(tmp_path):
     text = GOOD + '[align]\ngrid = 0\n[[ladder]]\nset = { grid = 3 }\nwhy = "a"\n'
-    assert _error(_write(tmp_path, text)).splitlines() == [f"{tmp_path / 'broken.toml'}: align.grid: Input should be greater than or equal to 1"]
+    assert _error(_write(tmp_path, text)).splitlines() == [
+        f"{tmp_path / 'broken.toml'}: align.grid: Input should be greater than or equal to 1"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -277,7 +284,7 @@ def test_invalid_align_does_not_also_blame_the_ladder(tmp_path):
         ('[fuse]\nextra_args = [""]\n', "single argument"),
         ('[fuse]\nextra_args = ["--"]\n', "--"),
         ('[fuse]\nextra_args = ["lzw", "--compression"]\n', "must start with an option"),
-        ('[fuse]\nextra_args = [3]\n', "valid string"),
+        ("[fuse]\nextra_args = [3]\n", "valid string"),
     ],
 )
 def test_bad_extra_args(tmp_path, toml, expect):
@@ -289,7 +296,11 @@ def test_bad_extra_args(tmp_path, toml, expect):
 
 def test_good_extra_args(tmp_path):
     preset = load_preset_file(
-        _write(tmp_path, GOOD + '[align]\nextra_args = ["--gpu", "-f", "50"]\n[fuse]\nextra_args = ["--levels=3", "--compression=lzw"]\n')
+        _write(
+            tmp_path,
+            GOOD
+            + '[align]\nextra_args = ["--gpu", "-f", "50"]\n[fuse]\nextra_args = ["--levels=3", "--compression=lzw"]\n',
+        )
     )
     assert preset.align.extra_args == ["--gpu", "-f", "50"]
     assert preset.fuse.extra_args == ["--levels=3", "--compression=lzw"]

@@ -70,7 +70,7 @@ class Run:
     def assert_ok(self) -> None:
         assert self.returncode == 0, self.explain()
 
-    def again(self) -> "Run":
+    def again(self) -> Run:
         """The very same command, run once more."""
         return _run(self.argv, cwd=self.cwd, env=self.env, tmpdir=self.tmpdir)
 
@@ -292,8 +292,10 @@ def test_synthetic_result_is_sharper_than_every_frame(stacked, bracket):
     result = sharpness.gradient_energy(stacked.output)
     frames = {f.name: sharpness.gradient_energy(f) for f in bracket.frames}
     best = max(frames, key=frames.__getitem__)
-    print(f"\nsynthetic .{stacked.ext}: result {result:.1f}, sharpest frame {best} {frames[best]:.1f}: "
-          f"x{result / frames[best]:.2f}")
+    print(
+        f"\nsynthetic .{stacked.ext}: result {result:.1f}, sharpest frame {best} {frames[best]:.1f}: "
+        f"x{result / frames[best]:.2f}"
+    )
     assert all(result > e for e in frames.values()), (result, frames)
 
 
@@ -360,8 +362,9 @@ def test_dry_run_prints_commands_that_really_run(bracket, tmp_path):
         commands.append((env, [PLACEHOLDER.sub(lambda _m: os.fspath(work), a) for a in argv]))
         assert "XXXXXXXX" not in " ".join(commands[-1][1])
     for env, argv in commands:
-        done = subprocess.run(argv, cwd=work, capture_output=True, text=True, errors="replace", timeout=TIMEOUT,
-                              env={**os.environ, **env})
+        done = subprocess.run(
+            argv, cwd=work, capture_output=True, text=True, errors="replace", timeout=TIMEOUT, env={**os.environ, **env}
+        )
         assert done.returncode == 0, f"$ {shlex.join(argv)}\n{done.stdout}\n{done.stderr}"
 
     aligned = sorted(work.glob("aligned_*.tif"))

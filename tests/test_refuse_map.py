@@ -18,8 +18,9 @@ pytestmark = pytest.mark.real
 
 def _run(*args: str, cwd: Path, home: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "FOCUSWRAP_HOME": str(home), "TMPDIR": str(cwd)}
-    return subprocess.run([sys.executable, "-m", "focuswrap", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "focuswrap", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def _mean_frame(map_image: Image.Image, rows: range) -> float:
@@ -51,8 +52,9 @@ def test_second_run_with_other_fuse_preset_reuses_aligned_frames(bracket, tmp_pa
     (home / "config" / "presets" / "smooth.toml").write_text(
         'description = "test"\n[align]\nfisheye = true\nremap = "nona"\ncrop = true\n[fuse]\ncontrast_window_size = 5\n'
     )
-    second = _run("stack", *map(str, bracket.frames), "-o", "b.jpg", "--preset", "smooth", "--json",
-                  cwd=tmp_path, home=home)
+    second = _run(
+        "stack", *map(str, bracket.frames), "-o", "b.jpg", "--preset", "smooth", "--json", cwd=tmp_path, home=home
+    )
     assert second.returncode == 0, second.stderr
     two = json.loads(second.stdout)
     assert two["cached"] is True and two["attempts"] == []
@@ -66,7 +68,9 @@ def test_second_run_with_other_fuse_preset_reuses_aligned_frames(bracket, tmp_pa
 
 
 def test_map_colours_follow_depth_on_the_synthetic_bracket(bracket, tmp_path):
-    res = _run("stack", *map(str, bracket.frames), "-o", "out.tif", "--map", "map.png", cwd=tmp_path, home=tmp_path / "h")
+    res = _run(
+        "stack", *map(str, bracket.frames), "-o", "out.tif", "--map", "map.png", cwd=tmp_path, home=tmp_path / "h"
+    )
     assert res.returncode == 0, res.stderr
     with Image.open(tmp_path / "map.png") as m:
         m = m.convert("RGB")
@@ -80,8 +84,17 @@ def test_map_colours_follow_depth_on_the_synthetic_bracket(bracket, tmp_path):
 
 @pytest.mark.pcb
 def test_map_on_pcb_front_from_early_frames_back_from_late(pcb_photos, tmp_path):
-    res = _run("stack", *map(str, pcb_photos), "-o", "out.tif", "--map", "map.png", "--no-cache",
-               cwd=tmp_path, home=tmp_path / "h")
+    res = _run(
+        "stack",
+        *map(str, pcb_photos),
+        "-o",
+        "out.tif",
+        "--map",
+        "map.png",
+        "--no-cache",
+        cwd=tmp_path,
+        home=tmp_path / "h",
+    )
     assert res.returncode == 0, res.stderr
     with Image.open(tmp_path / "map.png") as m:
         m = m.convert("RGB")

@@ -11,12 +11,12 @@ import re
 import subprocess
 from pathlib import Path
 
-import pytest
-
 import fakehugin
+import pytest
 from fakehugin import ALIGN, ENFUSE
-from focuswrap import paths
 from helpers import photos
+
+from focuswrap import paths
 
 WORK = re.compile(r"^.*/focuswrap\.[A-Za-z0-9_]+/")  # the work folder, in a path
 RECIPE = ["-v", "-m", "-e", "--use-given-order", "-C"]  # the default preset: the recipe, cropped
@@ -104,7 +104,9 @@ def test_third_attempt_keeps_the_second_rung(stack, align, shots) -> None:
 
     attempts = json.loads(done.stdout)["attempts"]
     assert [(a["number"], a["added"], a["diagnosis"]) for a in attempts] == [
-        (1, "", "no-control-points"), (2, "-i", "no-feature-points"), (3, "--corr=0.8", "ok")
+        (1, "", "no-control-points"),
+        (2, "-i", "no-feature-points"),
+        (3, "--corr=0.8", "ok"),
     ]
     assert attempts[2]["flags"] == "-m -e --use-given-order -C -i --corr=0.8"
 
@@ -132,7 +134,9 @@ def test_exhausted_ladder(stack, align, enfuse, shots, tmpdir_) -> None:
     assert_no_result(shots, tmpdir_)
 
 
-@pytest.mark.parametrize(("option", "count"), [(["--no-retry"], 1), (["--max-attempts", "2"], 2), (["--max-attempts", "9"], 5)])
+@pytest.mark.parametrize(
+    ("option", "count"), [(["--no-retry"], 1), (["--max-attempts", "2"], 2), (["--max-attempts", "9"], 5)]
+)
 def test_attempt_limits(stack, align, shots, tmpdir_, option, count) -> None:
     align.plan(fakehugin.failure(ALIGN, "no-feature-points"))
     done = stack(*option)
@@ -151,7 +155,9 @@ def test_attempt_limits(stack, align, shots, tmpdir_, option, count) -> None:
         ("damaged-jpeg", "damaged-image", "copy the stack from the card again"),
     ],
 )
-def test_failures_the_ladder_cannot_fix_are_not_retried(stack, align, enfuse, shots, tmpdir_, case, diagnosis, advice) -> None:
+def test_failures_the_ladder_cannot_fix_are_not_retried(
+    stack, align, enfuse, shots, tmpdir_, case, diagnosis, advice
+) -> None:
     align.plan(fakehugin.failure(ALIGN, case))
     done = stack()
     assert done.returncode == 4
@@ -169,7 +175,8 @@ def test_unknown_failure_shows_the_tools_last_lines(stack, align, shots, tmpdir_
     assert done.returncode == 4
     assert len(align.calls) == 2  # align_image_stack's unknown failures may yield to another rung
     assert attempts_rows(done.stderr) == [
-        ["1", "-m -e --use-given-order -C", "unknown"], ["2", "-m -e --use-given-order -C -i", "unknown"]
+        ["1", "-m -e --use-given-order -C", "unknown"],
+        ["2", "-m -e --use-given-order -C -i", "unknown"],
     ]
     # The tool's own words, then the advice that points at them.
     assert "    flux capacitor overheated" in done.stderr

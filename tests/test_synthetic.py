@@ -140,20 +140,22 @@ def _missing_tools() -> str | None:
 def test_real_tools_stack_the_synthetic_bracket(tmp_path: Path, fisheye: bool) -> None:
     stack = make_stack(tmp_path, frames=5, size=(640, 480), seed=1)
     names = [p.name for p in stack.frames]
-    align = (
-        ["align_image_stack", "-m"]
-        + (["-e"] if fisheye else [])
-        + ["--use-given-order", "-a", "aligned_", *names]
-    )
+    align = ["align_image_stack", "-m"] + (["-e"] if fisheye else []) + ["--use-given-order", "-a", "aligned_", *names]
     done = subprocess.run(align, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     aligned = sorted(p.name for p in tmp_path.glob("aligned_*.tif"))
     assert len(aligned) == len(names), done.stdout + done.stderr
 
     fuse = [
-        "enfuse", "--exposure-weight=0", "--saturation-weight=0", "--contrast-weight=1",
-        "--hard-mask", "--gray-projector=luminance", "--contrast-window-size=15",
-        "--output=out.tif", *aligned,
+        "enfuse",
+        "--exposure-weight=0",
+        "--saturation-weight=0",
+        "--contrast-weight=1",
+        "--hard-mask",
+        "--gray-projector=luminance",
+        "--contrast-window-size=15",
+        "--output=out.tif",
+        *aligned,
     ]
     done = subprocess.run(fuse, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr

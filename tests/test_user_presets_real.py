@@ -17,8 +17,14 @@ pytestmark = pytest.mark.real
 
 def _fw(*args: object, home: Path, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "FOCUSWRAP_HOME": str(home), "TMPDIR": str(cwd)}
-    return subprocess.run([sys.executable, "-m", "focuswrap", *map(str, args)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "focuswrap", *map(str, args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_presets_new_override_show_and_stack(tmp_path: Path) -> None:

@@ -7,8 +7,8 @@ name beginning with ``-`` is never read as an option.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from focuswrap.presets import AlignOptions
 

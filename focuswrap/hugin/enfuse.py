@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 from focuswrap.presets import FuseOptions
 

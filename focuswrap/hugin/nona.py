@@ -9,7 +9,7 @@ them uncompressed, which enfuse then reads faster.
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 NAME = "nona"
 

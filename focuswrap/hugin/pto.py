@@ -103,8 +103,15 @@ def with_linear_response(text: str) -> str | None:
         return None
     # The p line prints the output exposure with 6 digits (E9.67327 for Eev9.67327357686899):
     # 1e-4 EV is a factor of 1.00007, far below one level.
-    wanted = {"Eev": (exposure, 1e-4), "Er": (1.0, 1e-9), "Eb": (1.0, 1e-9),
-              "Va": (1.0, 1e-9), "Vb": (0.0, 1e-9), "Vc": (0.0, 1e-9), "Vd": (0.0, 1e-9)}
+    wanted = {
+        "Eev": (exposure, 1e-4),
+        "Er": (1.0, 1e-9),
+        "Eb": (1.0, 1e-9),
+        "Va": (1.0, 1e-9),
+        "Vb": (0.0, 1e-9),
+        "Vc": (0.0, 1e-9),
+        "Vd": (0.0, 1e-9),
+    }
     for name, (value, tolerance) in wanted.items():
         values = _image_values(i_lines, name)
         if values is None or any(abs(v - value) > tolerance for v in values) or max(values) != min(values):

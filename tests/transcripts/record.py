@@ -33,9 +33,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 from PIL import Image, ImageDraw, ImageFilter
 
@@ -143,9 +143,7 @@ def _align(*flags: str, prefix: str = "out/aligned_", preset: Sequence[str] = AL
     return args
 
 
-def align_case(
-    name: str, description: str, inputs: Sequence[str], *flags: str, full_disk: bool = False, **kw
-) -> Case:
+def align_case(name: str, description: str, inputs: Sequence[str], *flags: str, full_disk: bool = False, **kw) -> Case:
     build = _align(*flags, **kw)
     return Case(ALIGN, name, description, lambda work: build(work, inputs), full_disk)
 
@@ -171,49 +169,58 @@ CASES: list[Case] = [
     # --- align_image_stack
     align_case("success", "Two textured frames of one scene, shifted by (3, 2) px.", ["frame-1.tif", "frame-2.tif"]),
     align_case(
-        "success-verbose", "As success, with -v (what focuswrap passes to show progress).",
-        ["frame-1.tif", "frame-2.tif"], "-v",
+        "success-verbose",
+        "As success, with -v (what focuswrap passes to show progress).",
+        ["frame-1.tif", "frame-2.tif"],
+        "-v",
     ),
     align_case(
-        "success-jpeg-without-exif", "Two JPEGs without EXIF: warnings on stderr, exit 0.",
+        "success-jpeg-without-exif",
+        "Two JPEGs without EXIF: warnings on stderr, exit 0.",
         ["frame-1.jpg", "frame-2.jpg"],
     ),
     align_case(
-        "success-one-control-point", "A single small target on grey: one control point, a warning, exit 0.",
+        "success-one-control-point",
+        "A single small target on grey: one control point, a warning, exit 0.",
         ["spot-1.tif", "spot-2.tif"],
     ),
-    align_case(
-        "no-control-points", "Two flat grey frames with -m: nothing to match.", ["flat-1.tif", "flat-2.tif"]
-    ),
+    align_case("no-control-points", "Two flat grey frames with -m: nothing to match.", ["flat-1.tif", "flat-2.tif"]),
     align_case(
         "no-control-points-unrelated", "Two frames of different scenes with -m.", ["unrelated-1.tif", "unrelated-2.tif"]
     ),
     align_case(
         "no-control-points-after-pruning",
         "Good frames, but -t 0.0001 prunes every control point (with -m).",
-        ["frame-1.tif", "frame-2.tif"], "-t", "0.0001",
+        ["frame-1.tif", "frame-2.tif"],
+        "-t",
+        "0.0001",
     ),
+    align_case("no-feature-points", "Two flat grey frames without -m.", ["flat-1.tif", "flat-2.tif"], preset=NO_FOV),
     align_case(
-        "no-feature-points", "Two flat grey frames without -m.", ["flat-1.tif", "flat-2.tif"], preset=NO_FOV
-    ),
-    align_case(
-        "no-feature-points-verbose", "As no-feature-points, with -v.",
-        ["flat-1.tif", "flat-2.tif"], "-v", preset=NO_FOV,
+        "no-feature-points-verbose",
+        "As no-feature-points, with -v.",
+        ["flat-1.tif", "flat-2.tif"],
+        "-v",
+        preset=NO_FOV,
     ),
     align_case(
         "no-feature-points-after-pruning",
         "Good frames, -t 0.0001 prunes every point, without -m.",
-        ["frame-1.tif", "frame-2.tif"], "-t", "0.0001", preset=NO_FOV,
+        ["frame-1.tif", "frame-2.tif"],
+        "-t",
+        "0.0001",
+        preset=NO_FOV,
     ),
     align_case(
         "optimization-error",
         "A rectilinear field of view over 180 degrees (-f 200): libpano13 rejects the parameters.",
-        ["frame-1.tif", "frame-2.tif"], "-f", "200", preset=RECTILINEAR,
+        ["frame-1.tif", "frame-2.tif"],
+        "-f",
+        "200",
+        preset=RECTILINEAR,
     ),
     align_case("different-sizes", "A 320x240 and a 200x150 frame.", ["frame-1.tif", "small.tif"]),
-    align_case(
-        "undecodable-first", "The first photo is random bytes named .jpg.", ["not-an-image.jpg", "frame-1.tif"]
-    ),
+    align_case("undecodable-first", "The first photo is random bytes named .jpg.", ["not-an-image.jpg", "frame-1.tif"]),
     align_case(
         "undecodable-second", "The second photo is random bytes named .jpg.", ["frame-1.tif", "not-an-image.jpg"]
     ),
@@ -223,35 +230,50 @@ CASES: list[Case] = [
     align_case("damaged-jpeg", "The second JPEG is cut off at 60 %.", ["frame-1.jpg", "truncated.jpg"]),
     align_case("one-image", "A single photo.", ["frame-1.tif"]),
     align_case(
-        "output-folder-missing", "The -a prefix is in a folder that does not exist.",
-        ["frame-1.tif", "frame-2.tif"], prefix="missing-folder/aligned_",
+        "output-folder-missing",
+        "The -a prefix is in a folder that does not exist.",
+        ["frame-1.tif", "frame-2.tif"],
+        prefix="missing-folder/aligned_",
     ),
     align_case(
         "output-not-writable",
         "The -a prefix is under a regular file (chmod does not stop root, so this stands in for it).",
-        ["frame-1.tif", "frame-2.tif"], prefix="notes.txt/aligned_",
+        ["frame-1.tif", "frame-2.tif"],
+        prefix="notes.txt/aligned_",
     ),
     align_case(
-        "disk-full", "The aligned frames go to a filesystem with almost no room (--full-disk).",
-        ["frame-1.tif", "frame-2.tif"], prefix="full-disk/aligned_", full_disk=True,
+        "disk-full",
+        "The aligned frames go to a filesystem with almost no room (--full-disk).",
+        ["frame-1.tif", "frame-2.tif"],
+        prefix="full-disk/aligned_",
+        full_disk=True,
     ),
     Case(
-        ALIGN, "pto-folder-missing",
+        ALIGN,
+        "pto-folder-missing",
         "Only -p into a folder that does not exist: it says it wrote the project but did not.",
-        lambda work: [*ALIGN_PRESET, "-p", os.fspath(work / "missing-folder/project.pto"),
-                      *_files(work, "frame-1.tif", "frame-2.tif")],
+        lambda work: [
+            *ALIGN_PRESET,
+            "-p",
+            os.fspath(work / "missing-folder/project.pto"),
+            *_files(work, "frame-1.tif", "frame-2.tif"),
+        ],
     ),
     align_case("invalid-parameter", "-g 0 is out of range.", ["frame-1.tif", "frame-2.tif"], "-g", "0"),
     align_case("unknown-option", "An option this version does not know.", ["frame-1.tif", "frame-2.tif"], "--bogus"),
     Case(
-        ALIGN, "no-output-option", "Neither -a, -p nor -o.",
+        ALIGN,
+        "no-output-option",
+        "Neither -a, -p nor -o.",
         lambda work: [*ALIGN_PRESET, *_files(work, "frame-1.tif", "frame-2.tif")],
     ),
     # --- enfuse
     enfuse_case("success", "Two aligned frames.", ["frame-1.tif", "frame-2.tif"]),
     enfuse_case(
-        "success-jpeg-output", "JPEG output: a warning about the alpha channel, exit 0.",
-        ["frame-1.tif", "frame-2.tif"], output="out/fused.jpg",
+        "success-jpeg-output",
+        "JPEG output: a warning about the alpha channel, exit 0.",
+        ["frame-1.tif", "frame-2.tif"],
+        output="out/fused.jpg",
     ),
     enfuse_case("different-sizes", "A 320x240 and a 200x150 frame.", ["frame-1.tif", "small.tif"]),
     enfuse_case(
@@ -263,20 +285,29 @@ CASES: list[Case] = [
     enfuse_case("single-image", "A single photo.", ["frame-1.tif"]),
     enfuse_case("no-images", "No photo at all.", []),
     enfuse_case(
-        "output-folder-missing", "--output in a folder that does not exist.",
-        ["frame-1.tif", "frame-2.tif"], output="missing-folder/fused.tif",
+        "output-folder-missing",
+        "--output in a folder that does not exist.",
+        ["frame-1.tif", "frame-2.tif"],
+        output="missing-folder/fused.tif",
     ),
     enfuse_case(
-        "output-not-writable", "--output under a regular file (stands in for a read-only folder).",
-        ["frame-1.tif", "frame-2.tif"], output="notes.txt/fused.tif",
+        "output-not-writable",
+        "--output under a regular file (stands in for a read-only folder).",
+        ["frame-1.tif", "frame-2.tif"],
+        output="notes.txt/fused.tif",
     ),
     enfuse_case(
-        "disk-full", "The result goes to a filesystem with almost no room (--full-disk).",
-        ["frame-1.tif", "frame-2.tif"], output="full-disk/fused.tif", full_disk=True,
+        "disk-full",
+        "The result goes to a filesystem with almost no room (--full-disk).",
+        ["frame-1.tif", "frame-2.tif"],
+        output="full-disk/fused.tif",
+        full_disk=True,
     ),
     enfuse_case(
-        "unknown-output-format", "--output with an extension no codec knows (.xyz).",
-        ["frame-1.tif", "frame-2.tif"], output="out/fused.xyz",
+        "unknown-output-format",
+        "--output with an extension no codec knows (.xyz).",
+        ["frame-1.tif", "frame-2.tif"],
+        output="out/fused.xyz",
     ),
     enfuse_case("unknown-option", "An option enfuse does not know.", ["frame-1.tif", "frame-2.tif"], "--bogus"),
 ]
