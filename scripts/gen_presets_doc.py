@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import types
 import typing
 from pathlib import Path, PurePosixPath
 
@@ -204,7 +205,7 @@ def _toml_value(value: object) -> str:
 
 def _unwrap_optional(annotation: object) -> tuple[object, bool]:
     args = typing.get_args(annotation)
-    if typing.get_origin(annotation) is typing.Union and type(None) in args:
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and type(None) in args:
         rest = [a for a in args if a is not type(None)]
         return (rest[0] if len(rest) == 1 else annotation), True
     return annotation, False
