@@ -16,7 +16,17 @@ DOCS = REPO / "docs"
 GENERATOR = REPO / "scripts" / "gen_presets_doc.py"
 
 #: The pages written for users and contributors (README links to them).
-PAGES = ["getting-started.md", "troubleshooting.md", "how-it-works.md", "presets.md", "json.md"]
+PAGES = [
+    "getting-started.md",
+    "troubleshooting.md",
+    "how-it-works.md",
+    "presets.md",
+    "json.md",
+    "batch.md",
+    "map.md",
+    "cache.md",
+    "releasing.md",
+]
 #: The labels every troubleshooting section gives, in this order.
 SECTION_LABELS = ("**What you see.", "**Why it happens.", "**What focuswrap already tried.", "**What you can do.")
 
@@ -186,3 +196,231 @@ def test_link_finder_sees_links():
     assert ("getting-started.md", "troubleshooting.md#hugin-is-not-found") in _link_cases()
     assert _slug("`[align]`: what align_image_stack gets") == "align-what-align_image_stack-gets"
     assert _slug("Problems found before Hugin runs") == "problems-found-before-hugin-runs"
+
+
+# --- every command and option a user meets is documented, and every documented command runs ----------
+
+
+def _options(callback) -> list[str]:
+    """The option names (``-p``, ``--preset``, ``--no-crop``, ...) a Typer command function declares."""
+    import inspect
+
+    from typer.models import OptionInfo
+
+    names = []
+    for param in inspect.signature(callback).parameters.values():
+        info = param.default
+        if not isinstance(info, OptionInfo) or info.hidden:
+            continue
+        decls = [d for decl in (info.param_decls or ()) for d in decl.split("/")]
+        names += decls or ["--" + param.name.replace("_", "-")]
+    return names
+
+
+def _commands() -> dict[tuple[str, ...], list[str] | None]:
+    """Every command --help lists, by its path (("stack",), ("presets", "list"), ...): its options
+    (None for a group of commands).  ``()`` is ``focuswrap`` itself."""
+    from focuswrap.cli import app
+
+    found: dict[tuple[str, ...], list[str] | None] = {}
+    root = ["--help", "-h", "--install-completion", "--show-completion"]
+    if app.registered_callback is not None:
+        root += _options(app.registered_callback.callback)
+    found[()] = root
+
+    def walk(typer_app, prefix: tuple[str, ...]) -> None:
+        for info in typer_app.registered_commands:
+            if info.hidden:
+                continue
+            name = info.name or info.callback.__name__.lower().replace("_", "-")
+            found[(*prefix, name)] = ["--help", "-h", *_options(info.callback)]
+        for group in typer_app.registered_groups:
+            if group.hidden:
+                continue
+            name = group.name or group.typer_instance.info.name
+            found[(*prefix, name)] = None
+            walk(group.typer_instance, (*prefix, name))
+
+    walk(app, ())
+    return found
+
+
+def _user_text() -> str:
+    """Everything a user reads: README and every page under docs/."""
+    pages = [REPO / "README.md", *sorted(DOCS.glob("*.md"))]
+    return "\n".join(p.read_text(encoding="utf-8") for p in pages)
+
+
+def test_every_command_in_help_is_documented():
+    text = _user_text()
+    paths = [path for path in _commands() if path]
+    assert ("stack",) in paths and ("presets", "new") in paths and ("cache", "clear") in paths
+    missing = [" ".join(path) for path in paths if f"focuswrap {' '.join(path)}" not in text]
+    assert not missing, f"commands on no docs page: {', '.join('focuswrap ' + m for m in missing)}"
+
+
+def test_every_option_in_help_is_documented():
+    text = _user_text()
+    missing = []
+    for path, options in _commands().items():
+        for name in options or []:
+            if name.startswith("--") and name != "--help" and not re.search(rf"`[^`]*{re.escape(name)}\b[^`]*`", text):
+                missing.append(" ".join(["focuswrap", *path, name]))
+    assert "--map" in (_commands()[("stack",)] or [])  # the check sees options at all
+    assert not missing, f"options on no docs page: {', '.join(missing)}"
+
+
+_COMMAND_LINE = re.compile(r"^\s*(?:\$ )?(focuswrap(?: [a-z~.\-].*)?)$")
+
+
+def _documented_commands() -> list[tuple[str, str]]:
+    """(page, command line) for every ``focuswrap ...`` line in a fenced block of README and docs/.
+
+    Sample output (``focuswrap 0.1.0``, ``focuswrap: error: ...``) is not a command: the word
+    after ``focuswrap`` of a command is a command name or an option.
+    """
+    found = []
+    # performance.md's fenced blocks are benchmark output ("focuswrap classic  7.07 ..."), not commands.
+    for page in [REPO / "README.md", *sorted(p for p in DOCS.glob("*.md") if p.name != "performance.md")]:
+        fenced = False
+        language = ""
+        for line in page.read_text(encoding="utf-8").splitlines():
+            fence = _FENCE.match(line.strip())
+            if fence:
+                fenced = not fenced
+                language = line.strip()[3:].strip()
+                continue
+            if not fenced or language not in ("", "sh", "bash", "console"):
+                continue
+            m = _COMMAND_LINE.match(line)
+            if m:
+                found.append((page.name, m.group(1).split(" #", 1)[0].strip()))
+    return found
+
+
+def test_the_command_finder_sees_the_documented_commands():
+    commands = _documented_commands()
+    assert ("batch.md", "focuswrap batch ~/Pictures/OpenCamera") in commands
+    assert ("README.md", "focuswrap presets show miniature") in commands
+    assert not [c for _, c in commands if c.startswith("focuswrap 0.")]
+
+
+def _check_command_line(argv: list[str]) -> str | None:
+    """What is wrong with ``focuswrap ARGV`` (an unknown command or option), or None."""
+    commands = _commands()
+    path: tuple[str, ...] = ()
+    rest = list(argv)
+    while rest and not rest[0].startswith("-") and (path == () or commands[path] is None):
+        if (*path, rest[0]) not in commands:
+            return f"no command 'focuswrap {' '.join((*path, rest[0]))}'"
+        path, rest = (*path, rest[0]), rest[1:]
+    options = commands[path]
+    if options is None:
+        return None if not rest or rest == ["--help"] else f"'focuswrap {' '.join(path)}' needs a command after it"
+    for token in rest:
+        if token.startswith("-") and token != "-":
+            name = token.split("=", 1)[0]
+            if name not in options:
+                return f"'focuswrap {' '.join(path)}' has no option {name}"
+    return None
+
+
+@pytest.mark.parametrize(("page", "line"), _documented_commands())
+def test_documented_command_exists(page: str, line: str):
+    import shlex
+
+    problem = _check_command_line(shlex.split(line)[1:])
+    assert problem is None, f"{page}: '{line}': {problem}"
+
+
+def test_the_command_line_check_can_fail():
+    assert _check_command_line(["stack", "a.jpg", "--map", "m.png"]) is None
+    assert _check_command_line(["stack", "a.jpg", "--mapp", "m.png"]) == "'focuswrap stack' has no option --mapp"
+    assert _check_command_line(["presets", "lst"]) == "no command 'focuswrap presets lst'"
+    assert _check_command_line(["stak", "a.jpg"]) == "no command 'focuswrap stak'"
+    assert _check_command_line(["presets"]) is None
+
+
+#: Documented commands that change nothing outside FOCUSWRAP_HOME and need no photos: run them for real.
+_RUNNABLE = ("--version", "doctor", "presets list", "presets show", "presets path", "presets new", "cache info")
+
+
+@pytest.mark.parametrize(
+    ("page", "line"),
+    sorted({(p, c) for p, c in _documented_commands() if c.removeprefix("focuswrap ").startswith(_RUNNABLE)}),
+)
+def test_documented_command_runs(page: str, line: str, run):
+    import shlex
+    import shutil
+
+    done = run(*shlex.split(line)[1:])
+    if line == "focuswrap doctor" and not all(shutil.which(t) for t in ("align_image_stack", "enfuse")):
+        assert done.returncode == 3, done.stderr  # MISSING_TOOL: it ran, and said so
+    else:
+        assert done.returncode == 0, f"{page}: '{line}' exited {done.returncode}: {done.stderr}"
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+def _open_camera_folder(folder: Path, stamps: list[str], frames: int) -> None:
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    for stamp in stamps:
+        for i in range(frames):
+            Image.new("RGB", (32, 24), (40 * i, 80, 120)).save(folder / f"{stamp}_{i}.jpg", quality=90)
+
+
+def test_the_batch_page_first_example_is_what_batch_says(run, tmp_path: Path):
+    # docs/batch.md shows the dry run of an Open Camera folder with two brackets; the same
+    # folder, laid out under a home folder of its own, must give the same listing.
+    text = (DOCS / "batch.md").read_text(encoding="utf-8")
+    shown = re.search(r"```\n(2 groups in /home/sam/.*?)```", text, re.DOTALL)
+    assert shown, "docs/batch.md lacks the sample dry-run output"
+    home = tmp_path / "sam"
+    _open_camera_folder(home / "Pictures" / "OpenCamera", ["IMG_20240601_141502", "IMG_20240601_142230"], 4)
+    done = run("batch", home / "Pictures" / "OpenCamera", "--dry-run")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.replace(str(home), "/home/sam") == shown.group(1)
+
+
+def test_the_map_page_shows_a_map_made_by_focuswrap():
+    from PIL import Image
+
+    from focuswrap import contribution
+
+    text = (DOCS / "map.md").read_text(encoding="utf-8")
+    assert "(img/map-pcb.png)" in text and "(img/map-pcb-result.jpg)" in text
+    with Image.open(DOCS / "img" / "map-pcb.png") as im:
+        assert im.format == "PNG"
+        rgb = im.convert("RGB")
+        # A real map: the colours of several frames (the pcb stack has 7), not a drawing.
+        colours = {c for _, c in rgb.getcolors(maxcolors=1 << 20) or []}
+    assert len(set(contribution.PALETTE[:7]) & colours) == 7
+
+
+def test_the_json_page_documents_every_key(run, hugin, tmp_path: Path):
+    import json
+
+    from helpers import photos
+
+    shots = photos(tmp_path / "shots", 3)
+    done = run("stack", *shots, "--hugin-dir", hugin.bin_dir, "--json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    text = (DOCS / "json.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^\| `([a-z_]+)` \|", text, re.MULTILINE))
+    keys = set(data) | set(data["seconds"]) | set(data["sharpness"] or {}) | {k for a in data["attempts"] for k in a}
+    assert keys - documented == set(), "keys of --json missing from docs/json.md"
+
+
+def test_install_docs_are_true_before_and_after_publishing():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    start = (DOCS / "getting-started.md").read_text(encoding="utf-8")
+    for text in (readme, start):
+        assert re.search(r"not on PyPI( \(the Python package index\))? yet", text)
+        assert "git clone https://" in text and "pipx install ./focuswrap" in text  # works today
+        assert re.search(r"pipx install focuswrap(\n|`)", text)  # once published
+        assert ".whl" in text
+    # No install line that works only once published, outside the section that says so.
+    assert start.count("pipx install focuswrap\n") == 1
+    assert 'pipx install "focuswrap[' not in start and 'pip install "focuswrap[' not in start
