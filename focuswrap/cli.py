@@ -251,6 +251,37 @@ def batch_command(
         raise typer.Exit(int(result.exit_code))
 
 
+@app.command(
+    epilog="Examples:\n\n  focuswrap gui\n\n  focuswrap gui --no-browser --port 8765",
+)
+def gui(
+    port: int = typer.Option(0, "--port", min=0, max=65535, help="Port to listen on (default: a free one)."),
+    no_browser: bool = typer.Option(False, "--no-browser", help="Only print the address; do not open a browser."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; only this computer unless forced."),
+    force_host: bool = typer.Option(
+        False, "--force-host", help="Allow a --host other computers can reach (they could then use the page)."
+    ),
+    results_dir: Path | None = typer.Option(
+        None, "--results-dir", file_okay=False, help="Folder for the results (default: Pictures/focuswrap)."
+    ),
+) -> None:
+    """Open a page in your web browser: drop your photos there and get the stacked picture, no typing."""
+    from focuswrap.gui import server
+
+    try:
+        server.serve(
+            host=host,
+            port=port,
+            open_browser=not no_browser,
+            force_host=force_host,
+            results_dir=results_dir,
+            say=lambda text: print(text, flush=True),
+        )
+    except Interrupted:
+        print("focuswrap gui stopped; its temporary files were removed.", file=sys.stderr)
+        raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+
+
 @app.command(epilog="Examples:\n\n  focuswrap doctor\n\n  focuswrap doctor --hugin-dir /opt/hugin/bin")
 def doctor(hugin_dir: Path | None = HUGIN_DIR) -> None:
     """Show where Hugin's tools are, their versions, and focuswrap's folders."""
