@@ -3,6 +3,7 @@
 #
 #   bash scripts/dev.sh demo [FOLDER]   # synthetic focus bracket -> stacked result
 #   bash scripts/dev.sh test [PYTEST ARGS]   # the whole test suite, real Hugin included
+#   bash scripts/dev.sh gui [OPTIONS]   # the no-terminal page (focuswrap gui) in your browser
 #
 # It installs what is missing with apt-get (Hugin's hugin-tools and enfuse,
 # python3-venv), creates .venv, installs focuswrap into it (non-editable, as a
@@ -12,8 +13,8 @@ cd "$(dirname "$0")/.."
 
 job="${1:-}"
 case "$job" in
-  demo|test) shift ;;
-  *) echo "usage: bash scripts/dev.sh demo [FOLDER] | test [PYTEST ARGS]" >&2; exit 2 ;;
+  demo|test|gui) shift ;;
+  *) echo "usage: bash scripts/dev.sh demo [FOLDER] | test [PYTEST ARGS] | gui [OPTIONS]" >&2; exit 2 ;;
 esac
 
 sudo=""
@@ -23,6 +24,11 @@ command -v align_image_stack >/dev/null 2>&1 || missing+=(hugin-tools)
 command -v enfuse >/dev/null 2>&1 || missing+=(enfuse)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then missing+=(python3-venv); fi
+if [ "$job" = test ]; then
+  # The page's end-to-end tests drive Debian's Chromium through its chromedriver (nothing downloaded at run time).
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+fi
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "Installing with apt-get: ${missing[*]}" >&2
   $sudo apt-get update -qq
@@ -38,6 +44,9 @@ fi
 case "$job" in
   demo)
     exec .venv/bin/focuswrap demo "${1:-demo-output}" --force
+    ;;
+  gui)
+    exec .venv/bin/focuswrap gui "$@"
     ;;
   test)
     # pytest exits 5 when it collected no test: that is a failure here, not a pass.
