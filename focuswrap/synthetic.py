@@ -92,6 +92,8 @@ class SyntheticStack:
     size: tuple[int, int]
     seed: int
     shake: bool
+    #: What it shows: "plane" or "figure" (see :func:`make_stack`).
+    scene: str
     #: Depth (0 far, 1 near) each frame is focused on.
     focus_depths: tuple[float, ...]
     #: Magnification of each frame against frame 1, about the frame's centre (1.0 for frame 1).
@@ -109,6 +111,7 @@ def make_stack(
     size: tuple[int, int] = (640, 480),
     seed: int = 1,
     shake: bool = True,
+    scene: str = "plane",
 ) -> SyntheticStack:
     """Write a synthetic focus bracket of ``frames`` JPEGs and its truth PNG into ``folder``.
 
@@ -116,7 +119,13 @@ def make_stack(
     elsewhere, up to :data:`MAX_BLUR` px.  With ``shake``, frames 2.. are
     magnified a little more each frame (focus breathing) and shifted a few
     pixels (handheld camera); frame 1 is never moved.
+
+    ``scene``: ``"plane"`` (a tilted textured plane with two raised blocks, what
+    the tests measure on) or ``"figure"`` (a painted miniature on its base on a
+    cutting mat, paint pots behind it: the demo).
     """
+    if scene not in SCENES:
+        raise ValueError(f"scene must be one of {', '.join(SCENES)}, got {scene!r}")
     if frames < 2:
         raise ValueError(f"a focus bracket needs at least 2 frames, got {frames}")
     width, height = size
@@ -126,8 +135,9 @@ def make_stack(
     folder.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
 
-    scene, depth, objects = _render_scene(rng, (width + 2 * MARGIN, height + 2 * MARGIN))
-    blurred = [scene if r == 0 else scene.filter(ImageFilter.GaussianBlur(r)) for r in BLUR_LEVELS]
+    render = _render_figure_scene if scene == "figure" else _render_scene
+    picture, depth, objects = render(rng, (width + 2 * MARGIN, height + 2 * MARGIN))
+    blurred = [picture if r == 0 else picture.filter(ImageFilter.GaussianBlur(r)) for r in BLUR_LEVELS]
 
     # Nearest band first, band centres spread evenly over the depth 0..1.
     focus_depths = tuple(round(1 - (i + 0.5) / frames, 6) for i in range(frames))
@@ -143,7 +153,7 @@ def make_stack(
             shifts.append((0.0, 0.0))
 
     truth = folder / "truth.png"
-    _crop_centre(scene, size).save(truth)
+    _crop_centre(picture, size).save(truth)
     paths: list[Path] = []
     for i, focus in enumerate(focus_depths):
         frame = _focus_on(blurred, depth, focus)
@@ -157,6 +167,7 @@ def make_stack(
         size=size,
         seed=seed,
         shake=shake,
+        scene=scene,
         focus_depths=focus_depths,
         magnifications=tuple(magnifications),
         shifts=tuple(shifts),
@@ -290,3 +301,197 @@ def _exif(index: int, frames: int, focus: float) -> Image.Exif:
     exif[_DATETIME] = stamp
     exif.get_ifd(_EXIF_IFD)[_DATETIME_ORIGINAL] = stamp
     return exif
+
+
+# ------------------------------------------------------------------ the painted figure
+
+
+#: The scenes :func:`make_stack` can render.
+SCENES = ("plane", "figure")
+
+
+def _render_figure_scene(
+    rng: random.Random, size: tuple[int, int]
+) -> tuple[Image.Image, Image.Image, tuple[RaisedObject, ...]]:
+    """A painted miniature on a round base, on a cutting mat, paint pots behind it.
+
+    What a photographer shoots with focus bracketing: the mat recedes from the
+    bottom (near) to the top (far), the base's front rim is nearest, the figure
+    a little behind it, the pots far away.  The mat's grid, numbers and grain
+    and the figure's painted edges give the control point finder its corners.
+    """
+    width, height = size
+    u = min(width, height) / 100  # one "unit": shapes scale with the frame
+    scene = Image.new("RGB", size, (46, 92, 70))
+    draw = ImageDraw.Draw(scene)
+    depth = Image.linear_gradient("L").resize(size, Image.Resampling.BILINEAR)
+    depth_draw = ImageDraw.Draw(depth)
+    fonts = [ImageFont.load_default(size=max(8, round(s * u))) for s in (2.2, 3.2, 4.5)]
+
+    def jitter(c: tuple[int, int, int], amount: int = 12) -> tuple[int, int, int]:
+        return tuple(max(0, min(255, v + rng.randint(-amount, amount))) for v in c)  # type: ignore[return-value]
+
+    # A textured mat (as the shooting tips advise): patches of green and brown at
+    # several scales, so that no pattern repeats (a regular grid would let the
+    # control point finder match the wrong cell), and faint ruler lines on top.
+    for cell in (96, 40, 16):
+        for y in range(0, height, cell):
+            for x in range(0, width, cell):
+                if cell == 96 or rng.random() < 0.45:
+                    w, h = rng.randint(cell // 2, cell), rng.randint(cell // 2, cell)
+                    ox, oy = rng.randint(0, cell - w), rng.randint(0, cell - h)
+                    shade = rng.choice(((46, 92, 70), (70, 110, 80), (100, 85, 60), (35, 70, 55), (130, 120, 90)))
+                    draw.rectangle((x + ox, y + oy, x + ox + w - 1, y + oy + h - 1), fill=jitter(shade, 25))
+    cell = max(6, round(10 * u))
+    for x in range(rng.randint(0, cell), width, cell):
+        draw.line((x, 0, x, height), fill=(150, 185, 160), width=1)
+    for y in range(rng.randint(0, cell), height, cell):
+        draw.line((0, y, width, y), fill=(150, 185, 160), width=1)
+    for _ in range(width * height // 4000):  # ruler numbers, scattered
+        draw.text(
+            (rng.randrange(width), rng.randrange(height)), str(rng.randint(1, 30)), fill=(220, 235, 225), font=fonts[0]
+        )
+    for _ in range(width * height // 1500):  # scuffs, cuts and dried paint drops
+        x, y = rng.randrange(width), rng.randrange(height)
+        if rng.random() < 0.6:
+            draw.line((x, y, x + rng.randint(-30, 30), y + rng.randint(-6, 6)), fill=jitter((70, 120, 95), 25))
+        else:
+            r = rng.randint(1, 4)
+            draw.ellipse((x - r, y - r, x + r, y + r), fill=jitter(rng.choice(_PAINTS)[1], 20))
+
+    objects: list[RaisedObject] = []
+
+    # Paint pots at the back (far): a body, a lid of its colour, a label.
+    x = round(4 * u)
+    while x < width - 14 * u:
+        w, h = round(rng.uniform(10, 13) * u), round(rng.uniform(13, 17) * u)
+        top = round(rng.uniform(2, 6) * u)
+        label, colour = rng.choice(_PAINTS)
+        near = round(255 * ((top + h) / height) * 0.9)  # standing on the mat where it is
+        body = (x, top, x + w, top + h)
+        draw.rectangle(body, fill=(225, 225, 220), outline=(150, 150, 150), width=2)
+        draw.rectangle((x, top + h // 3, x + w, top + h // 3 + round(4 * u)), fill=colour)
+        draw.ellipse((x, top - round(1.5 * u), x + w, top + round(1.5 * u)), fill=jitter(colour), outline=(40, 40, 40))
+        draw.text((x + 2, top + h // 3 + round(4.5 * u)), label, fill=(30, 30, 30), font=fonts[0])
+        depth_draw.rectangle((x, top - round(1.5 * u), x + w, top + h), fill=near)
+        objects.append(RaisedObject(box=(x - MARGIN, top - MARGIN, x + w - MARGIN, top + h - MARGIN), depth=near / 255))
+        x += w + round(rng.uniform(3, 8) * u)
+
+    # The base: a black disc with a sanded top, a few stones and tufts of grass.
+    cx, by = width / 2, height * 0.74
+    rx, ry = 24 * u, 7 * u
+    rim = 4 * u
+    base_depth = 215
+    draw.rectangle((cx - rx, by, cx + rx, by + rim), fill=(28, 28, 30))
+    draw.ellipse((cx - rx, by + rim - ry, cx + rx, by + rim + ry), fill=(28, 28, 30))
+    draw.arc((cx - rx, by + rim - ry, cx + rx, by + rim + ry), 20, 160, fill=(90, 90, 95), width=2)
+    draw.ellipse((cx - rx, by - ry, cx + rx, by + ry), fill=(125, 104, 72))
+    for _ in range(int(rx * ry)):  # sand
+        px, py = rng.uniform(-1, 1), rng.uniform(-1, 1)
+        if px * px + py * py <= 0.95:
+            sx, sy = cx + px * rx, by + py * ry
+            draw.point((sx, sy), fill=jitter((150, 128, 90), 45))
+    for _ in range(5):  # stones
+        sx, sy = cx + rng.uniform(-0.8, 0.8) * rx, by + rng.uniform(-0.5, 0.6) * ry
+        r = rng.uniform(1.2, 2.5) * u
+        stone = [(sx + r * rng.uniform(0.6, 1.1) * c, sy + r * 0.6 * rng.uniform(0.6, 1.1) * s) for c, s in _OCTAGON]
+        draw.polygon(stone, fill=jitter((130, 130, 125), 15), outline=(200, 200, 195))
+    for _ in range(4):  # tufts of grass
+        tx, ty = cx + rng.uniform(-0.85, 0.85) * rx, by + rng.uniform(-0.3, 0.6) * ry
+        for _ in range(9):
+            draw.line(
+                (tx, ty, tx + rng.uniform(-2, 2) * u, ty - rng.uniform(1.5, 3.5) * u), fill=(150, 170, 60), width=1
+            )
+    depth_draw.rectangle((cx - rx, by, cx + rx, by + rim), fill=base_depth + 10)
+    depth_draw.ellipse((cx - rx, by + rim - ry, cx + rx, by + rim + ry), fill=base_depth + 10)
+    depth_draw.ellipse((cx - rx, by - ry, cx + rx, by + ry), fill=base_depth)
+    box = (round(cx - rx), round(by - ry), round(cx + rx), round(by + rim + ry))
+    objects.append(RaisedObject(box=tuple(v - MARGIN for v in box), depth=base_depth / 255))  # type: ignore[arg-type]
+
+    # The figure: a knight with a red cloak, sword and shield, standing on the base.
+    figure_depth = 190
+    fx, feet = cx, by - 0.5 * u
+    shapes = _knight(fx, feet, u)
+    for kind, points, fill, outline in shapes:
+        if kind == "poly":
+            draw.polygon(points, fill=fill, outline=outline)
+            depth_draw.polygon(points, fill=figure_depth + (12 if fill == _SHIELD else 0))
+        elif kind == "ellipse":
+            draw.ellipse(points, fill=fill, outline=outline, width=max(1, round(0.4 * u)))
+            depth_draw.ellipse(points, fill=figure_depth + (12 if fill == _SHIELD else 0))
+        else:  # a highlight or a painted line: no depth of its own
+            draw.line(points, fill=fill, width=max(1, round(outline * u)))
+    left = round(fx - 16 * u)
+    objects.append(
+        RaisedObject(
+            box=(left - MARGIN, round(feet - 46 * u) - MARGIN, round(fx + 16 * u) - MARGIN, round(feet) - MARGIN),
+            depth=figure_depth / 255,
+        )
+    )
+    # A little grain (the mat's texture, the paint's), as in the plane scene.
+    grain = Image.frombytes("L", size, rng.randbytes(width * height)).convert("RGB")
+    scene = Image.blend(scene, grain, 0.08)
+    return scene, depth, tuple(objects)
+
+
+#: Paint pots: (label, colour).
+_PAINTS = (
+    ("Blood Red", (180, 30, 35)),
+    ("Ultramarine", (30, 60, 160)),
+    ("Gold", (220, 190, 60)),
+    ("Moss", (60, 130, 60)),
+    ("Flesh", (200, 150, 120)),
+    ("Amethyst", (120, 60, 140)),
+)
+_SHIELD = (36, 70, 150)
+_OCTAGON = tuple(
+    (c, s) for c, s in ((1, 0), (0.7, 0.7), (0, 1), (-0.7, 0.7), (-1, 0), (-0.7, -0.7), (0, -1), (0.7, -0.7))
+)
+
+
+def _knight(x: float, feet: float, u: float) -> list[tuple[str, object, tuple[int, int, int], object]]:
+    """The figure as drawing instructions, back to front: (kind, points, fill, outline or line width)."""
+
+    def p(dx: float, dy: float) -> tuple[float, float]:
+        return (x + dx * u, feet - dy * u)
+
+    def box(dx0: float, dy0: float, dx1: float, dy1: float) -> tuple[float, float, float, float]:
+        (a, b), (c, d) = p(dx0, dy0), p(dx1, dy1)
+        return (min(a, c), min(b, d), max(a, c), max(b, d))
+
+    cloak, cloak_light = (150, 25, 30), (215, 70, 60)
+    steel, steel_light, steel_dark = (150, 155, 165), (235, 240, 245), (70, 75, 85)
+    leather, gold, skin = (95, 60, 35), (215, 175, 55), (225, 170, 135)
+    return [
+        ("poly", [p(-7, 33), p(7, 33), p(11, 6), p(-11, 6)], cloak, (70, 10, 15)),  # cloak behind
+        ("line", [p(-9, 10), p(-5, 30)], cloak_light, 0.5),
+        ("line", [p(9, 10), p(5, 30)], cloak_light, 0.5),
+        ("poly", [p(-4.5, 17), p(-0.8, 17), p(-1.5, 2), p(-4.5, 2)], (45, 45, 70), (20, 20, 30)),  # legs
+        ("poly", [p(0.8, 17), p(4.5, 17), p(4.5, 2), p(1.5, 2)], (45, 45, 70), (20, 20, 30)),
+        ("ellipse", box(-6.5, 3, -0.8, 0), leather, (40, 25, 15)),  # boots
+        ("ellipse", box(0.8, 3, 6.5, 0), leather, (40, 25, 15)),
+        ("poly", [p(-6, 32), p(6, 32), p(5, 17), p(-5, 17)], steel, steel_dark),  # breastplate
+        ("line", [p(-5.5, 31), p(-4.5, 18)], steel_light, 0.4),
+        ("line", [p(0, 31), p(0, 18)], steel_dark, 0.3),
+        ("line", [p(-6, 32), p(6, 32)], steel_light, 0.4),
+        ("poly", [p(-5.3, 18.5), p(5.3, 18.5), p(5.3, 16.5), p(-5.3, 16.5)], leather, (40, 25, 15)),  # belt
+        ("ellipse", box(-1.2, 18.7, 1.2, 16.3), gold, (120, 90, 20)),
+        ("poly", [p(6, 31), p(9, 30), p(11, 20), p(9, 19.5), p(7, 27)], steel, steel_dark),  # sword arm
+        ("line", [p(10.5, 19), p(10.5, 44)], steel_light, 0.8),  # sword blade
+        ("line", [p(10.9, 20), p(10.9, 43)], steel_dark, 0.3),
+        ("line", [p(7.5, 21), p(13.5, 21)], gold, 0.9),  # cross-guard
+        ("line", [p(10.5, 17), p(10.5, 20.5)], leather, 0.9),  # grip
+        ("poly", [p(-6, 31), p(-9, 30), p(-10, 22), p(-8, 21), p(-7, 27)], steel, steel_dark),  # shield arm
+        ("ellipse", box(-16, 30, -4, 14), _SHIELD, gold),  # round shield, nearer than the figure
+        ("line", [p(-10, 28.5), p(-10, 15.5)], gold, 0.8),  # its emblem: a cross
+        ("line", [p(-14.5, 22), p(-5.5, 22)], gold, 0.8),
+        ("line", [p(-14, 27), p(-12, 29)], (120, 150, 230), 0.4),  # a painted highlight on the rim
+        ("ellipse", box(-1.8, 34.5, 1.8, 31.5), skin, (150, 100, 80)),  # neck
+        ("ellipse", box(-3.5, 41, 3.5, 33), skin, (150, 100, 80)),  # face
+        ("line", [p(-1.5, 37.5), p(-0.7, 37.5)], (30, 20, 20), 0.5),  # eyes
+        ("line", [p(0.7, 37.5), p(1.5, 37.5)], (30, 20, 20), 0.5),
+        ("poly", [p(-4, 38.5), p(4, 38.5), p(3.5, 42), p(0, 43.5), p(-3.5, 42)], steel, steel_dark),  # helmet
+        ("line", [p(-3, 41.5), p(2.5, 42.8)], steel_light, 0.4),
+        ("line", [p(0, 43.5), p(-1, 46)], (200, 40, 40), 1.0),  # plume
+        ("line", [p(0.5, 43.5), p(1.5, 46.2)], (240, 200, 60), 0.8),
+    ]
