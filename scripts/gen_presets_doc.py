@@ -92,7 +92,15 @@ OWN_PRESET_TEXT = """\
 ## Make your own preset
 
 A preset is a small text file in the [TOML](https://toml.io) format. You can
-add your own next to the bundled ones.
+add your own next to the bundled ones. The quickest start is a commented copy
+of a bundled preset, written into your presets folder for you:
+
+```
+focuswrap presets new mylens --from handheld
+```
+
+It prints the file's path; edit it, then use it with `--preset mylens`
+(`--force` starts the file again from the bundled preset). Or by hand:
 
 1. Find your presets folder. This command prints it:
 
