@@ -6,7 +6,11 @@ fusion settings finds the entry and skips alignment ("instant re-fuse").
 
 Entries are published atomically (built in a private folder, then renamed
 into place; a rename onto an existing entry fails and the loser's copy is
-dropped), so two runs sharing the cache never see half an entry.  The cache
+dropped), so two runs sharing the cache never see half an entry.  Each
+frame's size and SHA-256 are recorded when the entry is published and checked
+every time it is used: an entry damaged since (a truncated or edited file, a
+disk error) is discarded and the stack is aligned again, never fused from
+broken frames.  The cache
 is bounded: after each store the least recently used entries are evicted
 until the total is under the limit (``cache_max_mb`` in config.toml).
 """
@@ -19,14 +23,14 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from focuswrap import paths
 
-#: Bumped when the layout of an entry changes.
-FORMAT = 1
+#: Bumped when the layout of an entry changes (2: each frame's size and checksum recorded).
+FORMAT = 2
 _META = "entry.json"
 
 
@@ -58,22 +62,61 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         shutil.copyfile(src, dst)
 
 
-def lookup(entry_key: str, into: Path) -> list[Path] | None:
-    """Put the cached aligned frames into ``into`` (hard links where possible); None on a miss."""
+class DamagedEntry(Exception):
+    """A cached frame differs from what was published (its size or checksum)."""
+
+
+def _verify(entry: Path, meta: dict) -> None:
+    """Raise :class:`DamagedEntry` unless every frame has the size and checksum recorded at publish time."""
+    if meta.get("format") != FORMAT:
+        raise DamagedEntry("written by another version of focuswrap")
+    for item in meta["frames"]:
+        path = entry / item["name"]
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            raise DamagedEntry(f"{item['name']} is missing") from None
+        if size != item["size"]:
+            raise DamagedEntry(f"{item['name']} has {size} bytes instead of {item['size']}")
+        if _file_digest(path) != item["sha256"]:
+            raise DamagedEntry(f"{item['name']} has changed since it was stored")
+
+
+def lookup(entry_key: str, into: Path, *, on_damaged: Callable[[str], None] | None = None) -> list[Path] | None:
+    """Put the cached aligned frames into ``into`` (hard links where possible); None on a miss.
+
+    A damaged entry (see :func:`_verify`) is removed and counts as a miss;
+    ``on_damaged`` is then told why, in one line for the user.
+    """
     entry = _root() / entry_key
     meta_path = entry / _META
     out: list[Path] = []
     try:
         meta = json.loads(meta_path.read_text())
-        for name in meta["frames"]:
-            dst = into / name
-            _link_or_copy(entry / name, dst)
+        _verify(entry, meta)
+        for item in meta["frames"]:
+            dst = into / item["name"]
+            _link_or_copy(entry / item["name"], dst)
             out.append(dst)
         os.utime(meta_path)  # mark as recently used
-    except (OSError, ValueError, KeyError, TypeError):
-        # A miss, or an entry evicted under our feet: leave no partial set behind.
+    except DamagedEntry as exc:
+        _remove(entry)
         for f in out:
             f.unlink(missing_ok=True)
+        if on_damaged is not None:
+            on_damaged(f"The cached aligned frames of these photos were damaged ({exc}): discarded, aligning again.")
+        return None
+    except FileNotFoundError:
+        return None  # a miss, or an entry evicted under our feet
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        # An unreadable or malformed entry would fail the same way every time: drop it.
+        for f in out:
+            f.unlink(missing_ok=True)
+        if entry.is_dir():
+            _remove(entry)
+            if on_damaged is not None:
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "a malformed record"
+                on_damaged(f"The cached aligned frames could not be read ({reason}): discarded, aligning again.")
         return None
     return out
 
@@ -92,9 +135,14 @@ def store(entry_key: str, frames: Sequence[Path], *, max_bytes: int) -> bool:
         root.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".incoming-", dir=root))
         try:
+            recorded = []
             for f in frames:
                 _link_or_copy(f, tmp / f.name)
-            (tmp / _META).write_text(json.dumps({"frames": [f.name for f in frames], "stored": time.time()}))
+                # Measured on the entry's own copy: that is what a later run will read.
+                recorded.append(
+                    {"name": f.name, "size": (tmp / f.name).stat().st_size, "sha256": _file_digest(tmp / f.name)}
+                )
+            (tmp / _META).write_text(json.dumps({"format": FORMAT, "frames": recorded, "stored": time.time()}))
             try:
                 os.rename(tmp, root / entry_key)
             except OSError:

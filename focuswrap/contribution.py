@@ -39,10 +39,27 @@ def save_masks_arg() -> str:
     return f"{SOFT_TEMPLATE}:{HARD_TEMPLATE}"
 
 
+def _mask_number(number: int, count: int) -> str:
+    """How enfuse spells %n: zero-padded to the width of the frame count.
+
+    enfuse 4.2 writes ``hardmask-1.tif`` .. ``hardmask-9.tif`` for up to nine
+    frames but ``hardmask-01.tif`` .. ``hardmask-11.tif`` for eleven (and
+    ``-001`` from a hundred on): the padding is the width of the largest number.
+    """
+    return str(number).zfill(len(str(count)))
+
+
 def mask_files(folder: Path, count: int) -> tuple[list[Path], list[Path]]:
     """(soft, hard) mask files enfuse writes for ``count`` frames."""
-    soft = [folder / SOFT_TEMPLATE.replace("%n", str(i + 1)) for i in range(count)]
-    hard = [folder / HARD_TEMPLATE.replace("%n", str(i + 1)) for i in range(count)]
+
+    def named(template: str, i: int) -> Path:
+        padded = folder / template.replace("%n", _mask_number(i + 1, count))
+        plain = folder / template.replace("%n", str(i + 1))
+        # Another enfuse version may not pad: take the unpadded name if only that one exists.
+        return plain if not padded.exists() and plain.exists() else padded
+
+    soft = [named(SOFT_TEMPLATE, i) for i in range(count)]
+    hard = [named(HARD_TEMPLATE, i) for i in range(count)]
     return soft, hard
 
 

@@ -111,7 +111,9 @@ def deliver(
     try:
         # Inside the ``try``: a folder that filled up or lost its permissions
         # since the checks fails here already, and must be reported as such.
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".focuswrap-part", dir=folder)
+        # The output's own name may already be near the 255-byte limit of a
+        # file name: the temporary name carries only its first 60 characters.
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{output.name[:60]}.", suffix=".focuswrap-part", dir=folder)
         tmp = Path(tmp_name)
         os.close(fd)
         # mkstemp makes the file private (0600); a photo gets the usual permissions.

@@ -39,3 +39,103 @@ def config_file() -> Path:
 
 def user_presets_dir() -> Path:
     return config_dir() / "presets"
+
+
+# ------------------------------------------------------------ work folders
+
+#: Work folders are ``tempfile.mkdtemp(prefix=WORK_PREFIX)``.
+WORK_PREFIX = "focuswrap."
+#: The owner's lock file inside each work folder: held locked (``flock``) by
+#: the process using the folder for as long as it lives.  The kernel drops the
+#: lock when that process ends in any way (SIGKILL and Ctrl-\ included), so a
+#: folder whose lock can be taken belongs to nobody any more.
+OWNER_FILE = ".focuswrap-owner"
+
+_held: dict[str, int] = {}  # work folder -> the open, locked owner file
+
+
+def claim_work_folder(folder: Path) -> None:
+    """Mark ``folder`` (just created) as this process's work folder until :func:`release_work_folder`.
+
+    The lock is taken on a private name and only then renamed to
+    :data:`OWNER_FILE`, so no other run can ever see the owner file unlocked
+    while its owner lives.  A no-op where there is no ``flock`` (Windows):
+    stale folders are then left for the system to clear.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        return
+    part = folder / f"{OWNER_FILE}.{os.getpid()}"
+    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        os.rename(part, folder / OWNER_FILE)
+    except OSError:
+        os.close(fd)
+        raise
+    _held[os.fspath(folder)] = fd
+
+
+def release_work_folder(folder: Path) -> None:
+    """Drop this process's claim on ``folder`` (before or after removing it)."""
+    fd = _held.pop(os.fspath(folder), None)
+    if fd is not None:
+        os.close(fd)
+
+
+def _owner_gone(owner: Path) -> bool:
+    import fcntl
+
+    try:
+        fd = os.open(owner, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False  # locked: its owner is alive (possibly this very process)
+    finally:
+        os.close(fd)  # closing drops the lock just taken
+    return True
+
+
+def remove_stale_work_folders(where: Path) -> list[Path]:
+    """Remove the work folders in ``where`` left by focuswrap runs that died (SIGKILL, power cut).
+
+    Only folders named ``focuswrap.*`` that hold an :data:`OWNER_FILE` whose
+    lock nobody holds are touched: another program's folder, a folder of an
+    older focuswrap (no owner file) and a live run's folder are left alone.
+    Returns the folders removed; never raises.
+    """
+    try:
+        import fcntl  # noqa: F401 - only where locks exist
+    except ImportError:
+        return []
+    import shutil
+
+    removed = []
+    try:
+        candidates = [d for d in where.iterdir() if d.name.startswith(WORK_PREFIX)]
+    except OSError:
+        return []
+    for folder in candidates:
+        owner = folder / OWNER_FILE
+        try:
+            if folder.is_symlink() or not folder.is_dir() or folder.stat().st_uid != os.getuid():
+                continue
+        except OSError:
+            continue
+        if not _owner_gone(owner):
+            continue
+        # Renamed first: two runs starting at once do not both work on it, and
+        # a half-removed folder never looks like a live one.
+        doomed = folder.with_name(f".{folder.name}.stale-{os.getpid()}")
+        try:
+            os.rename(folder, doomed)
+        except OSError:
+            continue
+        shutil.rmtree(doomed, ignore_errors=True)
+        removed.append(folder)
+    return removed
