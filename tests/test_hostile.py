@@ -247,3 +247,137 @@ def test_mask_names_are_the_ones_enfuse_writes(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     soft, hard = contribution.mask_files(tmp_path, 11)
     assert all(f.is_file() for f in soft + hard), sorted(p.name for p in tmp_path.iterdir())
+
+
+# ------------------------------------------- B6: reading options as getopt does
+
+from focuswrap.hugin import optspec  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    ("tokens", "sets"),
+    [
+        (["-ma/some/dir/evil_"], ["-m", "-a"]),
+        (["-mo/some/dir/evil"], ["-m", "-o"]),
+        (["-ev"], ["-e", "-v"]),
+        (["-c", "-a"], ["-c"]),  # "-a" is -c's value here, as getopt reads it
+        (["-c500", "-i"], ["-c", "-i"]),
+        (["--use-given"], ["--use-given-order"]),
+        (["--corr", "0.8"], ["--corr"]),
+        (["--corr=0.8", "-Cl"], ["--corr", "-C", "-l"]),
+    ],
+)
+def test_align_options_are_read_as_getopt_reads_them(tokens, sets) -> None:
+    assert [o for o, _, _ in optspec.options_set(optspec.ALIGN, tokens)] == sets
+
+
+@pytest.mark.parametrize(
+    ("tokens", "sets"),
+    [
+        (["-ox.tif"], ["-o"]),
+        (["--out=x.tif"], ["--output"]),
+        (["-v2", "--save"], ["-v", "--save-masks"]),
+        (["-l", "-o"], ["-l"]),
+        (["--compression=lzw", "--hard"], ["--compression", "--hard-mask"]),
+    ],
+)
+def test_enfuse_options_are_read_as_getopt_reads_them(tokens, sets) -> None:
+    assert [o for o, _, _ in optspec.options_set(optspec.ENFUSE, tokens)] == sets
+
+
+@pytest.mark.parametrize(
+    ("tokens", "why"),
+    [
+        (["-m", "IMG_9.jpg"], "read it as a photo"),
+        (["--"], "'--'"),
+        (["-c"], "needs a value"),
+        (["-q"], "not an option"),
+        (["--d"], "ambiguous"),
+        (["--gpu=1"], "takes no value"),
+    ],
+)
+def test_what_the_tool_would_misread_is_refused(tokens, why) -> None:
+    with pytest.raises(optspec.BadArgs, match=why):
+        optspec.options_set(optspec.ALIGN, tokens)
+
+
+# ------------------------------------------------ B3, B8: streams that fail
+
+from focuswrap import streams  # noqa: E402
+
+_WRITE_AFTER = """
+import os, sys
+from focuswrap import streams
+streams.install()
+print("first line", flush=True)
+sys.stderr.write("progress\\n")
+sys.stderr.flush()
+print("Ergebnis-\\u00e4\\u65e5.jpg written")
+sys.stdout.flush()
+open(sys.argv[1], "w").write("done")
+"""
+
+
+@pytest.mark.parametrize("where", ["stdout-full", "stderr-full", "stderr-closed", "stdout-closed", "ascii"])
+def test_a_failing_stream_never_changes_the_outcome(tmp_path: Path, where: str) -> None:
+    done = tmp_path / "done"
+    env = {**os.environ}
+    kwargs: dict = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+    if where == "stdout-full":
+        kwargs["stdout"] = open("/dev/full", "w")
+    elif where == "stderr-full":
+        kwargs["stderr"] = open("/dev/full", "w")
+    elif where == "stderr-closed":
+        kwargs["preexec_fn"] = lambda: os.close(2)
+        kwargs["stderr"] = subprocess.DEVNULL
+    elif where == "stdout-closed":
+        kwargs["preexec_fn"] = lambda: os.close(1)
+        kwargs["stdout"] = subprocess.DEVNULL
+    else:
+        env.update(PYTHONIOENCODING="ascii", LC_ALL="C")
+    got = subprocess.run([sys.executable, "-c", _WRITE_AFTER, str(done)], env=env, timeout=120, **kwargs)
+    assert got.returncode == 0, got.stderr
+    assert done.read_text() == "done"
+    if where == "ascii":
+        assert b"Ergebnis-??.jpg written" in got.stdout
+    for stream in (got.stdout, got.stderr):
+        assert b"Exception ignored" not in (stream or b"")
+
+
+def test_a_reader_that_goes_away_silences_the_stream_only(tmp_path: Path) -> None:
+    script = (
+        "import sys, time\nfrom focuswrap import streams\nstreams.install()\n"
+        "for i in range(2000):\n    print('line', i, flush=True)\n    time.sleep(0.001)\n"
+        f"open({str(tmp_path / 'done')!r}, 'w').write('done')\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    for _ in range(3):
+        child.stdout.readline()
+    child.stdout.close()
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 0, err
+    assert (tmp_path / "done").read_text() == "done"
+    assert b"Exception ignored" not in err and b"Traceback" not in err
+
+
+def test_a_closed_descriptor_is_never_reused_for_a_file(tmp_path: Path) -> None:
+    script = (
+        "import os, sys\nfrom focuswrap import streams\nstreams.install()\n"
+        f"fd = os.open({str(tmp_path / 'photo.jpg')!r}, os.O_WRONLY | os.O_CREAT)\n"
+        "sys.stderr.write('a warning\\n')\nos.write(2, b'a tool writes to 2\\n')\nprint(fd)\n"
+    )
+    got = subprocess.run(
+        [sys.executable, "-c", script],
+        preexec_fn=lambda: os.close(2),
+        capture_output=False,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        timeout=120,
+    )
+    assert got.returncode == 0
+    assert int(got.stdout) > 2
+    assert (tmp_path / "photo.jpg").read_bytes() == b""
+
+
+def test_control_characters_are_stripped() -> None:
+    assert streams.clean("nice \x1b[2J\x1b[31mred\x07 text\r\n\tnext\x9b") == "nice [2J[31mred text\n\tnext"
