@@ -241,6 +241,30 @@ def main() -> None:
         action="store_true",
         help="Also time the default preset's commands (from --dry-run) run without focuswrap.",
     )
+    peers_group = parser.add_argument_group("peers and breakdown (see benchmarks/peers.py)")
+    peers_group.add_argument(
+        "--peers",
+        action="store_true",
+        help="Run focuswrap's default against focus-stack and focusweave on the stacks given by --stacks.",
+    )
+    peers_group.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="Split the default's time per step and per process on the stacks given by --stacks.",
+    )
+    peers_group.add_argument("--focus-stack", metavar="PATH", help="focus-stack executable (default: on PATH).")
+    peers_group.add_argument("--focusweave", metavar="PATH", help="focusweave executable (default: on PATH).")
+    peers_group.add_argument(
+        "--stacks",
+        default="pcb,deep32,pcb21,16mp",
+        help="Comma-separated subset of pcb, deep32, pcb21, 16mp (default: all four).",
+    )
+    peers_group.add_argument(
+        "--stack-cache",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "focuswrap-bench-stacks",
+        help="Where the derived stacks (pcb21, 16mp) are made once and kept.",
+    )
     args = parser.parse_args()
 
     # An installed focuswrap has its bytecode (pip compiles it on install); a source
@@ -251,6 +275,31 @@ def main() -> None:
     import focuswrap
 
     compileall.compile_dir(os.path.dirname(focuswrap.__file__), quiet=1)
+
+    if args.peers or args.breakdown:
+        import peers
+
+        stacks = [s.strip() for s in args.stacks.split(",") if s.strip()]
+        unknown = [s for s in stacks if s not in peers.STACKS]
+        if unknown:
+            raise SystemExit(f"unknown stack(s) {', '.join(unknown)}: choose from {', '.join(peers.STACKS)}")
+        if args.breakdown:
+            peers.breakdown(stacks, args.stack_cache, args.rounds)
+        if args.peers:
+            baseline = "focuswrap default"
+            cases: dict[str, peers.Case] = {baseline: peers.focuswrap_case()}
+            absent: dict[str, str] = {}
+            for name, option, make in (
+                ("focus-stack", args.focus_stack, peers.focus_stack_case),
+                ("focusweave", args.focusweave, peers.focusweave_case),
+            ):
+                exe = peers.find_tool(option, name)
+                if exe is None:
+                    absent[name] = f"not at {option}" if option else "not on PATH"
+                else:
+                    cases[name] = make(exe)
+            peers.compare(stacks, cases, args.rounds, args.stack_cache, absent, baseline)
+        return
 
     photos = [p.resolve() for p in find_photos(args.stack_dir)]
     if len(photos) < 2:
@@ -304,7 +353,8 @@ def main() -> None:
     base_s = statistics.median(results["recipe"].sharpness)
     full_t = statistics.median(results[f"focuswrap {compared}"].seconds)
     print(
-        f"\n{'case':36} {'median s':>8} {'min-max s':>13} {'x recipe':>8} {'peak MiB':>8} {'sharpness':>9} {'x recipe':>8}"
+        f"\n{'case':36} {'median s':>8} {'min-max s':>13} {'x recipe':>8} {'peak MiB':>8}"
+        f" {'sharpness':>9} {'x recipe':>8}"
     )
     for name, m in results.items():
         base = full_t if name.endswith("re-fuse") else base_t
