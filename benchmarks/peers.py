@@ -75,8 +75,13 @@ def make_stack(name: str, cache: Path) -> list[Path]:
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     if name == "pcb21":
+        # Copies, not links (focuswrap refuses a photo given twice), each with its own JPEG
+        # comment so that no two files are byte-identical; the pixels are pcb's.
         for i, photo in enumerate(p for p in pcb for _ in range(3)):
-            os.symlink(photo, folder / f"pcb21_{i + 1:02d}.jpg")
+            data = photo.read_bytes()
+            note = f"focuswrap benchmark: copy {i + 1} of {photo.name}".encode()
+            comment = b"\xff\xfe" + (len(note) + 2).to_bytes(2, "big") + note
+            (folder / f"pcb21_{i + 1:02d}.jpg").write_bytes(data[:2] + comment + data[2:])
     elif name == "16mp":
         from PIL import Image
 
