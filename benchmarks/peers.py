@@ -452,9 +452,16 @@ def breakdown(stacks: list[str], cache: Path, rounds: int) -> None:
                     total += wall
                     add(f"{program}: wall", wall)
                     marks = {"align_image_stack": ALIGN_MARKS, "nona": NONA_MARKS, "enfuse": ENFUSE_MARKS}[program]
+                    summed: dict[str, float] = {}
                     for res in results:
                         for k, v in _spans(res.lines, res.seconds, marks).items():
-                            add(f"{program}: {k} (summed over {len(results)} process(es))", v)
+                            summed[k] = summed.get(k, 0.0) + v
+                    for k, v in summed.items():
+                        add(
+                            f"{program}: {k}"
+                            + (f" (summed over {len(results)} processes)" if len(results) > 1 else ""),
+                            v,
+                        )
                     if program == "align_image_stack":
                         pairs_all.append(_pair_seconds(results[0].lines, results[0].seconds))
                     if program == "nona":
