@@ -8,14 +8,20 @@ there.  Heavy modules are imported inside commands so that ``--help`` and
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from focuswrap import __version__
 from focuswrap.errors import ExitCode, FocuswrapError, Interrupted
+
+if TYPE_CHECKING:
+    from focuswrap.events import JsonLines
 
 app = typer.Typer(
     name="focuswrap",
@@ -138,44 +144,75 @@ def stack(
     crop: bool | None = CROP,
     no_cache: bool = NO_CACHE,
     hugin_dir: Path | None = HUGIN_DIR,
+    events: bool = typer.Option(
+        False, "--events", hidden=True, help="Print every event as one JSON object per line (for the local page)."
+    ),
 ) -> None:
     """Stack photos focused at different distances into one sharp image."""
     global _verbose
     _verbose = verbose
-    from concurrent.futures import ThreadPoolExecutor
+    # --events: the one typed event stream, one JSON line each, for the local page.
+    with _event_lines(events) as sink:
+        from concurrent.futures import ThreadPoolExecutor
 
-    from focuswrap.config import load_config
+        from focuswrap.config import load_config
 
-    config = load_config()
-    # The tools are found and asked their versions while the rest loads.
-    with ThreadPoolExecutor(max_workers=1) as finder:
-        finding = finder.submit(_tools, hugin_dir, config)
-        from focuswrap import display, pipeline, presets
+        config = load_config()
+        # The tools are found and asked their versions while the rest loads.
+        with ThreadPoolExecutor(max_workers=1) as finder:
+            finding = finder.submit(_tools, hugin_dir, config)
+            from focuswrap import display, pipeline, presets
 
-        request = pipeline.StackRequest(
-            inputs=photos,
-            preset=presets.with_crop(_preset(preset, config), crop),
-            output=output,
-            force=force,
-            keep_temp=keep_temp,
-            keep_order=keep_order,
-            map_output=map_output,
-            **_stack_options(
-                config, no_retry=no_retry, max_attempts=max_attempts, timeout=timeout, quiet=quiet, no_cache=no_cache
-            ),
-        )
-        tools = finding.result()
-    if dry_run:
-        plan = pipeline.plan(request, tools)
-        print("\n".join(plan.shell_lines()))
-        for note in plan.notes:
-            print(f"# {note}", file=sys.stderr)
-        print(f"# then the result is written to {plan.output}", file=sys.stderr)
+            request = pipeline.StackRequest(
+                inputs=photos,
+                preset=presets.with_crop(_preset(preset, config), crop),
+                output=output,
+                force=force,
+                keep_temp=keep_temp,
+                keep_order=keep_order,
+                map_output=map_output,
+                **_stack_options(
+                    config,
+                    no_retry=no_retry,
+                    max_attempts=max_attempts,
+                    timeout=timeout,
+                    quiet=quiet,
+                    no_cache=no_cache,
+                ),
+            )
+            tools = finding.result()
+        if dry_run:
+            plan = pipeline.plan(request, tools)
+            print("\n".join(plan.shell_lines()))
+            for note in plan.notes:
+                print(f"# {note}", file=sys.stderr)
+            print(f"# then the result is written to {plan.output}", file=sys.stderr)
+            return
+        reporter = display.make_reporter(quiet=quiet or as_json or sink is not None, verbose=verbose)
+        with reporter:
+            result = pipeline.stack(request, tools, reporter, on_event=sink)
+        if sink is None:
+            display.print_result(result, as_json=as_json)
+
+
+@contextlib.contextmanager
+def _event_lines(enabled: bool) -> Iterator[JsonLines | None]:
+    """The ``--events`` writer, or None; a failure before the stack began still ends the stream
+    with its stack_failed event, then goes on to :func:`main` for the message and exit code."""
+    if not enabled:
+        yield None
         return
-    reporter = display.make_reporter(quiet=quiet or as_json, verbose=verbose)
-    with reporter:
-        result = pipeline.stack(request, tools, reporter)
-    display.print_result(result, as_json=as_json)
+    from focuswrap.events import JsonLines
+
+    sink = JsonLines()
+    try:
+        yield sink
+    except (FocuswrapError, Interrupted) as exc:
+        if not sink.ended:
+            from focuswrap.pipeline import failed_event
+
+            sink(failed_event(exc))
+        raise
 
 
 @app.command(
@@ -398,7 +435,7 @@ def main() -> None:
         signal.signal(signal.SIGTERM, _interrupt)
     try:
         app(prog_name="focuswrap")
-    except FocuswrapError as exc:
+    except (FocuswrapError, Interrupted) as exc:
         _report_error(exc)
         sys.exit(int(exc.exit_code))
     except Exception as exc:  # a bug: say so in one line; FOCUSWRAP_DEBUG=1 shows the traceback
@@ -414,7 +451,7 @@ def main() -> None:
         sys.exit(int(ExitCode.INTERNAL))
 
 
-def _report_error(exc: FocuswrapError) -> None:
+def _report_error(exc: FocuswrapError | Interrupted) -> None:
     from focuswrap.display import failure_lines
 
     print(f"focuswrap: error: {exc.message}", file=sys.stderr)

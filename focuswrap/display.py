@@ -8,13 +8,19 @@ Colours follow rich, which honours ``NO_COLOR``.
 from __future__ import annotations
 
 import json
-import math
 import shlex
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-from focuswrap.pipeline import Attempt, Reporter, StackResult
+from focuswrap.pipeline import (
+    Attempt,
+    Reporter,
+    StackResult,
+    attempt_dict,
+    result_warnings,
+    sharpness_dict,
+)
 
 
 def _human_bytes(n: int) -> str:
@@ -129,21 +135,11 @@ def make_reporter(*, quiet: bool, verbose: bool) -> Reporter:
 
 
 def _attempt_dict(a: Attempt) -> dict[str, Any]:
-    from focuswrap.hugin.align import option_flags
-
-    return {
-        "number": a.number,
-        "flags": " ".join(option_flags(a.options)),
-        "added": a.added,
-        "why": a.why,
-        "diagnosis": a.diagnosis.id if a.diagnosis else None,
-        "seconds": round(a.seconds, 3),
-    }
+    return attempt_dict(a)
 
 
 def result_dict(result: StackResult) -> dict[str, Any]:
     """The stable JSON shape of a finished stack (documented in docs/json.md)."""
-    sharp = result.sharpness
     return {
         "output": str(result.output),
         "bytes": result.size,
@@ -151,15 +147,7 @@ def result_dict(result: StackResult) -> dict[str, Any]:
         "inputs": [str(p) for p in result.inputs],
         "attempts": [_attempt_dict(a) for a in result.attempts],
         "seconds": {k: round(v, 3) for k, v in result.seconds.items()},
-        "sharpness": None
-        if sharp is None
-        else {
-            "result": round(sharp.result, 3),
-            "sharpest_input": sharp.sharpest_name,
-            "sharpest_input_value": round(sharp.sharpest, 3),
-            # JSON has no Infinity: an infinite gain (every input flat) is null.
-            "gain": round(sharp.gain, 3) if math.isfinite(sharp.gain) else None,
-        },
+        "sharpness": sharpness_dict(result.sharpness),
         "work_folder": str(result.work_folder) if result.work_folder else None,
         "cached": result.cached,
         "map": str(result.map_output) if result.map_output else None,
@@ -198,14 +186,8 @@ def print_result(result: StackResult, *, as_json: bool) -> None:
     if result.work_folder:
         lines.append(f"  work folder kept: {result.work_folder}")
     print("\n".join(lines))
-    # A little below 1 is measurement noise (the inputs are measured from the JPEG,
-    # the result from enfuse's TIFF); clearly below means the stack went wrong.
-    if sharp is not None and sharp.gain < 0.97:
-        print(
-            "focuswrap: warning: the result is not sharper than the sharpest photo; "
-            "the frames may not have aligned well (try --preset handheld).",
-            file=sys.stderr,
-        )
+    for warning in result_warnings(result):
+        print(f"focuswrap: warning: {warning}", file=sys.stderr)
 
 
 def attempts_table(attempts: Sequence[Attempt]) -> str:
@@ -216,7 +198,7 @@ def attempts_table(attempts: Sequence[Attempt]) -> str:
     for a in attempts:
         rows.append((str(a.number), " ".join(option_flags(a.options)), a.diagnosis.id if a.diagnosis else "?"))
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
-    return "\n".join("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+    return "\n".join("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
 
 
 def failure_lines(exc, *, verbose: bool) -> list[str]:

@@ -140,7 +140,21 @@ class WriteFailed(FocuswrapError):
     exit_code = ExitCode.WRITE_FAILED
 
 
-class Interrupted(FocuswrapError):
-    """Ctrl-C or SIGTERM: everything was cleaned up."""
+class Interrupted(BaseException):
+    """Ctrl-C or SIGTERM: everything was cleaned up.
 
-    exit_code = ExitCode.INTERRUPTED
+    A ``BaseException``, like ``KeyboardInterrupt`` (as OCRmyPDF and pre-commit
+    treat it), so that no ``except Exception`` anywhere can swallow it; it
+    carries the same ``message``/``hint``/``exit_code`` as a :class:`FocuswrapError`.
+    It is not a ``KeyboardInterrupt``: Click would turn that into "Aborted!" and exit 1.
+    """
+
+    exit_code: ExitCode = ExitCode.INTERRUPTED
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message

@@ -20,9 +20,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from focuswrap import cache, contribution, diagnose, discovery, formats, inputs, proc
+from focuswrap import cache, contribution, diagnose, discovery, events, formats, inputs, proc
 from focuswrap.discovery import Tool, Tools
-from focuswrap.errors import AlignmentFailed, BadInputError, FusionFailed, Interrupted, ToolTimeout, WriteFailed
+from focuswrap.errors import (
+    AlignmentFailed,
+    BadInputError,
+    FocuswrapError,
+    FusionFailed,
+    Interrupted,
+    ToolFailed,
+    ToolTimeout,
+    WriteFailed,
+)
 from focuswrap.hugin import align, enfuse, nona, pto
 from focuswrap.presets import AlignOptions, NamedPreset, Rung
 
@@ -66,6 +75,78 @@ class Reporter:
         """Something worth telling the user (order used, warnings)."""
 
 
+class _Emitting(Reporter):
+    """Tells the caller's :class:`Reporter` and the typed event sink alike.
+
+    The pipeline talks to this one object; every call becomes one event of
+    :mod:`focuswrap.events` for ``on_event`` (and the old Reporter call, for the
+    interfaces that still take one).
+    """
+
+    def __init__(self, inner: Reporter, sink: events.EventSink | None) -> None:
+        self.inner = inner
+        self.sink = sink
+        self.warnings: list[str] = []
+
+    def _emit(self, event: events.Event) -> None:
+        if self.sink is not None:
+            self.sink(event)
+
+    def step(self, name: str, detail: str = "", title: str = "") -> None:
+        self.inner.step(name, detail)
+        index = events.STEPS.index(name) + 1 if name in events.STEPS else 0
+        self._emit(events.StepStarted(name, index, len(events.STEPS), title or detail, detail))
+
+    def step_finished(self, name: str, seconds: float) -> None:
+        self._emit(events.StepFinished(name, round(seconds, 3)))
+
+    def progress(self, step: str, done: int, total: int, label: str = "") -> None:
+        self.inner.progress(step, done, total, label)
+        self._emit(events.StepProgress(step, done, total, label))
+
+    def attempt(self, attempt: Attempt, total: int) -> None:
+        self.inner.attempt(attempt, total)
+        self._emit(events.AttemptStarted(attempt.number, total, attempt.added, attempt.why))
+
+    def attempt_failed(self, attempt: Attempt) -> None:
+        self.inner.attempt_failed(attempt)
+        d = attempt.diagnosis
+        self._emit(
+            events.AttemptFailed(
+                attempt.number, d.id if d else "unknown", d.explanation if d else "", attempt.next_change
+            )
+        )
+
+    def command(self, argv: Sequence[str]) -> None:
+        self.inner.command(argv)
+        self._emit(events.ToolCommand(tool_name(argv), tuple(argv)))
+
+    def tool_line(self, tool: str, stream: str, line: str) -> None:
+        self.inner.tool_line(tool, stream, line)
+        self._emit(events.ToolOutput(tool, stream, line))
+
+    def note(self, text: str) -> None:
+        self.inner.note(text)
+        self._emit(events.Notice(text, "info"))
+
+    def warn(self, text: str) -> None:
+        """A warning: shown like a note, and listed in the result."""
+        self.inner.note(text)
+        self.warnings.append(text)
+        self._emit(events.Notice(text, "warning"))
+
+
+def tool_name(argv: Sequence[str]) -> str:
+    """Which Hugin tool an argv runs (its program may be a Flatpak launcher)."""
+    names = (align.NAME, nona.NAME, enfuse.NAME)
+    for arg in argv:
+        base = os.path.basename(arg).removesuffix(".exe")
+        for name in names:
+            if base == name or arg.endswith(f"--command={name}"):
+                return name
+    return os.path.basename(argv[0]) if argv else ""
+
+
 @dataclass
 class Attempt:
     """One run of align_image_stack with the ladder rungs applied so far."""
@@ -76,6 +157,8 @@ class Attempt:
     why: str = ""
     diagnosis: diagnose.Diagnosis | None = None
     seconds: float = 0.0
+    #: What the next attempt changes, in words, once this one failed ("" when none follows).
+    next_change: str = ""
 
     @property
     def ok(self) -> bool:
@@ -388,10 +471,14 @@ _SAVING = re.compile(r"^saving (?P<file>\S.*)$")
 class _AlignProgress:
     """Counts align_image_stack's control-point pairs, then the frames written (by it or by nona's parts)."""
 
-    def __init__(self, reporter: Reporter, pairs: int, remaps: int) -> None:
+    def __init__(self, reporter: Reporter, pairs: int, remaps: int, names: Sequence[str] = ()) -> None:
         self.reporter = reporter
         self.pairs = pairs
         self.total = pairs + remaps
+        #: aligned_NNNN.tif -> (its photo's number, name): labels name the user's photos.
+        written = align.expected_outputs(align.PREFIX, len(names))
+        self.photos = {f.name: (k, name) for k, (f, name) in enumerate(zip(written, names, strict=True), 1)}
+        self.count = len(names)
         self.done = 0
         self.lock = threading.Lock()  # nona's parts report from several threads
 
@@ -404,7 +491,12 @@ class _AlignProgress:
         if _CP_PAIR.match(line):
             label = "finding control points"
         elif (m := _SAVING.match(line)) is not None:
-            label = f"remapping {m.group('file')}"
+            written = os.path.basename(m.group("file"))
+            if written in self.photos:
+                number, name = self.photos[written]
+                label = f"lining up photo {number} of {self.count} ({name})"
+            else:
+                label = f"remapping {written}"
         else:
             return
         with self.lock:
@@ -412,7 +504,8 @@ class _AlignProgress:
             self.reporter.progress("align", min(self.done, self.total), self.total, label)
 
 
-def _fuse_progress(reporter: Reporter, n: int):
+def _fuse_progress(reporter: Reporter, n: int, frames: Sequence[Path] = (), names: Sequence[str] = ()):
+    photos = {f.name: name for f, name in zip(frames, names, strict=False)}  # names may be left out
     done = 0
 
     def on_line(stream: str, line: str) -> None:
@@ -421,7 +514,9 @@ def _fuse_progress(reporter: Reporter, n: int):
         name = enfuse.loading_image(line)
         if name is not None:
             done += 1
-            reporter.progress("fuse", done, n, f"loading {os.path.basename(name)}")
+            base = os.path.basename(name)
+            shown = f"{photos[base]} (photo {done} of {n})" if base in photos else base
+            reporter.progress("fuse", done, n, f"loading {shown}")
 
     return on_line
 
@@ -441,14 +536,22 @@ def _check_written(files: Sequence[Path], size: tuple[int, int] | None) -> str |
 
 
 def run_alignment(
-    request: StackRequest, tools: Tools, files: list[Path], work: Path, reporter: Reporter
+    request: StackRequest,
+    tools: Tools,
+    files: list[Path],
+    work: Path,
+    reporter: Reporter,
+    *,
+    names: Sequence[str] = (),
 ) -> tuple[list[Path], list[Attempt]]:
-    """Align, climbing the preset's fallback ladder on retryable failures."""
+    """Align, climbing the preset's fallback ladder on retryable failures.
+
+    ``names`` are the user's photos' names, in stack order, for the progress labels.
+    """
     preset = request.preset
     limit = 1 if not request.retry else (request.max_attempts or 1 + len(preset.preset.ladder))
     used: list[Rung] = []
     attempts: list[Attempt] = []
-    prefix = work / align.PREFIX
     current = Attempt(1, preset.preset.align)
     while True:
         for f in work.glob(f"{align.PREFIX}*.tif"):
@@ -471,7 +574,7 @@ def run_alignment(
         reporter.command(argv)
         try:
             # nona -v prints the same "saving" lines, so one progress count runs through both.
-            progress = _AlignProgress(reporter, len(files) - 1, len(commands.written))
+            progress = _AlignProgress(reporter, len(files) - 1, len(commands.written), names)
             done = proc.run(argv, cwd=work, timeout=request.timeout, on_line=progress)
             diag = diagnose.classify(align.NAME, done.returncode, done.stdout, done.stderr)
             current.seconds = done.seconds
@@ -485,7 +588,7 @@ def run_alignment(
                 current.seconds += max(part.seconds for part in parts)
                 # The part that failed, not the ones stopped because of it.
                 ran, done = next(
-                    ((a, p) for a, p in zip(commands.remap, parts) if p.returncode != 0 and not p.stopped),
+                    ((a, p) for a, p in zip(commands.remap, parts, strict=True) if p.returncode != 0 and not p.stopped),
                     (commands.remap[0], parts[0]),
                 )
                 if done.returncode != 0:
@@ -505,11 +608,14 @@ def run_alignment(
             done = proc.Completed(-1, exc.stdout, exc.stderr, request.timeout)
             diag = diagnose.Diagnosis("timeout", False, str(exc), "")
         current.diagnosis = diag
-        reporter.attempt_failed(current)
         rung = next_rung(preset, diag.id, used) if diag.retryable else None
+        if rung is not None and len(attempts) < limit:
+            flags = " ".join(align.option_flags(preset.preset.align_after([*used, rung]), current.options))
+            current.next_change = f"adding {flags} ({rung.why})" if flags else rung.why
+        reporter.attempt_failed(current)
         if rung is None or len(attempts) >= limit:
             failure = AlignmentFailed(
-                f"Alignment failed after {len(attempts)} attempt{'s' if len(attempts) != 1 else ''}: {diag.explanation}",
+                f"Alignment failed after {_plural(len(attempts), 'attempt')}: {diag.explanation}",
                 attempts=attempts,
                 argv=ran,
                 returncode=done.returncode,
@@ -554,6 +660,7 @@ def run_fusion(
     fmt: str = "TIFF",
     *,
     when_done=None,
+    names: Sequence[str] = (),
 ) -> tuple[Path, Image.Image]:
     """Fuse the aligned frames into work/fused.tif; fusion problems are not retried.
 
@@ -565,7 +672,9 @@ def run_fusion(
     argv = fuse_command(request, tools, aligned, work, fmt)
     reporter.command(argv)
     try:
-        done = proc.run(argv, cwd=work, timeout=request.timeout, on_line=_fuse_progress(reporter, len(aligned)))
+        done = proc.run(
+            argv, cwd=work, timeout=request.timeout, on_line=_fuse_progress(reporter, len(aligned), aligned, names)
+        )
     except ToolTimeout as exc:
         raise FusionFailed(
             str(exc), argv=exc.argv, returncode=None, stdout=exc.stdout, stderr=exc.stderr, hint=exc.hint
@@ -626,7 +735,7 @@ def _aligned_frames(
             reporter.note("Aligned frames reused from the cache (same photos, same align options); alignment skipped.")
             # Only the frames the tools wrote are cached; a reference fused as it is comes from the photos.
             return (hit if len(hit) == len(files) else [frames[0], *hit]), [], True
-    aligned, attempts = run_alignment(request, tools, frames, work, reporter)
+    aligned, attempts = run_alignment(request, tools, frames, work, reporter, names=[f.name for f in files])
     if key is not None:
         cache.store(key, [f for f in aligned if f.parent == work], max_bytes=request.cache_max_bytes)
     return aligned, attempts, False
@@ -660,18 +769,118 @@ REPORT_SCALE = 2
 REPORT_THREADS = 2
 
 
-def stack(request: StackRequest, tools: Tools, reporter: Reporter | None = None) -> StackResult:
-    """Stack the photos into one all-in-focus image; raises FocuswrapError subclasses."""
+def stack(
+    request: StackRequest,
+    tools: Tools,
+    reporter: Reporter | None = None,
+    *,
+    on_event: events.EventSink | None = None,
+) -> StackResult:
+    """Stack the photos into one all-in-focus image; raises FocuswrapError subclasses (or Interrupted).
+
+    ``on_event`` receives every :mod:`focuswrap.events` event, ending with
+    ``StackFinished`` or ``StackFailed``; ``reporter`` gets the same news the old way.
+    """
+    out = _Emitting(reporter or Reporter(), on_event)
+    try:
+        result = _stack(request, tools, out)
+    except (FocuswrapError, Interrupted) as exc:
+        out._emit(failed_event(exc))
+        raise
+    if on_event is not None:
+        out._emit(finished_event(result, out.warnings))
+    return result
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n != 1 else ''}"
+
+
+#: Below this gain the result is not sharper than the sharpest photo: a little below 1
+#: is measurement noise (the inputs are measured from the JPEG, the result from
+#: enfuse's TIFF); clearly below means the stack went wrong.
+LOW_GAIN = 0.97
+LOW_GAIN_WARNING = (
+    "the result is not sharper than the sharpest photo; the frames may not have aligned well (try --preset handheld)."
+)
+
+
+def result_warnings(result: StackResult) -> list[str]:
+    """Warnings about a finished result (shown after it, listed in StackFinished)."""
+    sharp = result.sharpness
+    gain = getattr(sharp, "gain", None)
+    return [LOW_GAIN_WARNING] if gain is not None and gain < LOW_GAIN else []
+
+
+def attempt_dict(a: Attempt) -> dict[str, object]:
+    """One attempt as plain JSON (the shape docs/json.md documents)."""
+    return {
+        "number": a.number,
+        "flags": " ".join(align.option_flags(a.options)),
+        "added": a.added,
+        "why": a.why,
+        "diagnosis": a.diagnosis.id if a.diagnosis else None,
+        "seconds": round(a.seconds, 3),
+    }
+
+
+def sharpness_dict(sharp: object) -> dict[str, object] | None:
+    """The sharpness report as plain JSON (JSON has no Infinity: an infinite gain is null)."""
+    import math
+
+    if sharp is None:
+        return None
+    gain = sharp.gain  # type: ignore[attr-defined]
+    return {
+        "result": round(sharp.result, 3),  # type: ignore[attr-defined]
+        "sharpest_input": sharp.sharpest_name,  # type: ignore[attr-defined]
+        "sharpest_input_value": round(sharp.sharpest, 3),  # type: ignore[attr-defined]
+        "gain": round(gain, 3) if math.isfinite(gain) else None,
+    }
+
+
+def finished_event(result: StackResult, warnings: Sequence[str] = ()) -> events.StackFinished:
+    """The StackFinished event of a result."""
+    return events.StackFinished(
+        output=str(result.output),
+        size=result.size,
+        preset=result.preset,
+        inputs=tuple(str(p) for p in result.inputs),
+        seconds={k: round(v, 3) for k, v in result.seconds.items()},
+        sharpness=sharpness_dict(result.sharpness),
+        cached=result.cached,
+        map_output=str(result.map_output) if result.map_output else None,
+        crop=tuple(result.crop) if result.crop else None,
+        warnings=(*warnings, *result_warnings(result)),
+        crop_size=tuple(result.crop_size) if result.crop_size else None,
+        work_folder=str(result.work_folder) if result.work_folder else None,
+        attempts=tuple(attempt_dict(a) for a in result.attempts),
+    )
+
+
+def failed_event(exc: FocuswrapError | Interrupted) -> events.StackFailed:
+    """The StackFailed event of a failure: message, exit code, advice, attempts, the tool's output."""
+    attempts = getattr(exc, "attempts", None) or []
+    return events.StackFailed(
+        message=exc.message,
+        exit_code=int(exc.exit_code),
+        hint=exc.hint or "",
+        attempts=tuple(attempt_dict(a) for a in attempts if isinstance(a, Attempt)),
+        tool_output=exc.details() if isinstance(exc, ToolFailed) else "",
+    )
+
+
+def _stack(request: StackRequest, tools: Tools, reporter: _Emitting) -> StackResult:
+    """:func:`stack`'s work, its news told to ``reporter``."""
     from concurrent.futures import ThreadPoolExecutor
 
     from focuswrap import output as out_mod
     from focuswrap import sharpness
 
-    reporter = reporter or Reporter()
     seconds: dict[str, float] = {}
     t0 = time.monotonic()
     n = len(request.inputs)
-    reporter.step("check", f"{n} photo{'s' if n != 1 else ''}")
+    reporter.step("check", _plural(n, "photo"), f"Checking {_plural(n, 'photo')}")
     photos, output, fmt, map_target = prepare(request)
     files = [p.path for p in photos]
     given = [Path(p).absolute() for p in request.inputs]
@@ -681,6 +890,7 @@ def stack(request: StackRequest, tools: Tools, reporter: Reporter | None = None)
     if not request.keep_order and [p for p in given if p in files] != files:
         reporter.note("Frames sorted in natural order: " + ", ".join(f.name for f in files))
     seconds["check"] = time.monotonic() - t0
+    reporter.step_finished("check", seconds["check"])
 
     inside = _flatpak_work(tools, files)
     # The work folder is the outer context: the side threads (which may read
@@ -693,12 +903,17 @@ def stack(request: StackRequest, tools: Tools, reporter: Reporter | None = None)
         converting = sum(formats.needs_conversion(p) for p in photos)
         if converting:
             t = time.monotonic()
-            reporter.step("convert", f"{converting} HEIF/raw photo{'s' if converting != 1 else ''} to TIFF")
+            reporter.step(
+                "convert",
+                f"{_plural(converting, 'HEIF/raw photo')} to TIFF",
+                f"Converting {_plural(converting, 'HEIF or raw photo')} into pictures Hugin can read",
+            )
         frames = formats.prepare_frames(
             photos, work, on_frame=lambda done, total, path: reporter.progress("convert", done, total, path.name)
         )
         if converting:
             seconds["convert"] = time.monotonic() - t
+            reporter.step_finished("convert", seconds["convert"])
         measuring = []  # the inputs' sharpness, measured in parts once enfuse is done (REPORT_THREADS)
 
         def measure_inputs() -> None:
@@ -709,14 +924,26 @@ def stack(request: StackRequest, tools: Tools, reporter: Reporter | None = None)
 
         try:
             t = time.monotonic()
-            reporter.step("align", f"{len(files)} frames, preset {request.preset.name}")
+            reporter.step(
+                "align",
+                f"{len(files)} frames, preset {request.preset.name}",
+                f"Lining up {_plural(len(files), 'photo')} (preset {request.preset.name})",
+            )
             aligned, attempts, cached = _aligned_frames(request, tools, files, frames, work, reporter)
             seconds["align"] = time.monotonic() - t
+            reporter.step_finished("align", seconds["align"])
 
             t = time.monotonic()
-            reporter.step("fuse", f"{len(aligned)} aligned frames")
-            fused, image = run_fusion(request, tools, aligned, work, reporter, fmt, when_done=measure_inputs)
+            reporter.step(
+                "fuse",
+                f"{len(aligned)} aligned frames",
+                f"Combining the sharpest parts of {_plural(len(aligned), 'photo')}",
+            )
+            fused, image = run_fusion(
+                request, tools, aligned, work, reporter, fmt, when_done=measure_inputs, names=[f.name for f in files]
+            )
             seconds["fuse"] = time.monotonic() - t
+            reporter.step_finished("fuse", seconds["fuse"])
         except (AlignmentFailed, FusionFailed) as exc:
             if request.keep_temp:
                 # The .pto may be missing: align_image_stack may stop before writing it.
@@ -739,7 +966,7 @@ def stack(request: StackRequest, tools: Tools, reporter: Reporter | None = None)
             if photos[0].orientation in (5, 6, 7, 8):  # delivered turned a quarter
                 crop_size = crop_size[::-1]
         t = time.monotonic()
-        reporter.step("finish", str(output))
+        reporter.step("finish", str(output), f"Writing {output.name}")
         # The result is measured on a side thread while it is written.
         result_energy = side.submit(sharpness.measure_all, [image], factor=REPORT_SCALE)
 
@@ -767,12 +994,12 @@ def stack(request: StackRequest, tools: Tools, reporter: Reporter | None = None)
             raise
         try:
             report = sharpness_report()
-        except Interrupted:  # Ctrl-C or SIGTERM while waiting for the measurement: stop, do not note it
-            raise
         except Exception as exc:  # noqa: BLE001 - the result is written; a failed measurement is no failure
-            reporter.note(f"Could not measure sharpness: {exc}")
+            # (Ctrl-C, an Interrupted BaseException, passes through.)
+            reporter.warn(f"Could not measure sharpness: {exc}")
             report = None
         seconds["finish"] = time.monotonic() - t
+        reporter.step_finished("finish", seconds["finish"])
     seconds["total"] = time.monotonic() - t0
     return StackResult(
         output=output,
