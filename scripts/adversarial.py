@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
+import re
 import shutil
 import signal
 import subprocess
@@ -90,9 +90,23 @@ def marked_processes(mark: str) -> list[tuple[int, str]]:
     return found
 
 
-def children_named(child: subprocess.Popen, name: str) -> list[int]:
-    """Pids of the running processes called ``name`` that focuswrap ``child`` started."""
-    return [p for p, n in marked_processes(MARKS[child.pid]) if n == name[:15] and p != child.pid]
+def _argc(pid: int) -> int:
+    try:
+        return len(Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")) - 1
+    except OSError:
+        return 0
+
+
+def children_named(child: subprocess.Popen, name: str, *, working: bool = True) -> list[int]:
+    """Pids of the running processes called ``name`` that focuswrap ``child`` started.
+
+    ``working``: only runs on photos, not the version probe (``align_image_stack -h``).
+    """
+    return [
+        p
+        for p, n in marked_processes(MARKS[child.pid])
+        if n == name[:15] and p != child.pid and (not working or _argc(p) > 2)
+    ]
 
 
 @dataclass
@@ -151,11 +165,22 @@ class Trial:
         popen.setdefault("stdout", subprocess.PIPE)
         popen.setdefault("stderr", subprocess.PIPE)
         mark = f"{os.getpid()}-{len(self.started)}-{time.monotonic_ns()}"
+        user_preexec = popen.pop("preexec_fn", None)
+
+        def preexec() -> None:
+            # As a person's shell starts it: a harness run in the background
+            # (nohup, &) would otherwise pass SIGINT/SIGHUP on as ignored.
+            for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
+                signal.signal(sig, signal.SIG_DFL)
+            if user_preexec is not None:
+                user_preexec()
+
         child = subprocess.Popen(
             self.argv(*args),
             cwd=popen.pop("cwd", self.shots),
             env={**self.env, **(env or {}), MARK: mark},
             start_new_session=True,
+            preexec_fn=preexec,
             **popen,
         )
         self.started.append(mark)
@@ -532,7 +557,7 @@ def _output_loop(t: Trial) -> None:
 @case("output-name-too-long", "B7", "an output name over 255 bytes: one sentence, exit 2")
 def _output_long(t: Trial) -> None:
     photos = t.photos(2)
-    _bad_input(t.run("stack", *photos, "-o", "x" * 300 + ".jpg"), "xxxx")
+    _bad_input(t.run("stack", *photos, "-o", "x" * 300 + ".jpg"), "name")
 
 
 @case("demo-into-a-file", "B7", "focuswrap demo FILE: one sentence, exit 2")
@@ -565,16 +590,27 @@ def _ascii(t: Trial) -> None:
 # B9 ------------------------------------------------------------------------
 
 
-@case("ctrl-c-at-import", "B9", "Ctrl-C in the first 0.1 s (Python still importing): exit 130, no traceback")
+@case("ctrl-c-at-import", "B9", "Ctrl-C in the first 0.15 s (Python still importing): exit 130, no traceback")
 def _ctrl_c_import(t: Trial) -> None:
     photos = t.photos()
-    for delay in (0.0, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15):
+    ours = 0
+    for delay in (0.0, 0.02, 0.04, 0.06, 0.08, 0.1, 0.12, 0.15) * 2:
         child = t.start("stack", *photos, "-o", "out.jpg")
         time.sleep(delay)
         child.send_signal(signal.SIGINT)
-        out, err = child.communicate(timeout=60)
-        run = t.finished(child, out, err)
-        expect(run.code == 130, f"Ctrl-C after {delay} s: exit {run.code}, expected 130:\n{run.err[-800:]}")
+        err = child.communicate(timeout=60)[1].decode("utf-8", "replace")
+        t.check_common(child.pid)
+        # Before focuswrap's first line runs, the interpreter itself is starting
+        # (site, .pth files): a signal then is Python's to handle, not ours.
+        in_python_startup = "focuswrap" not in err.replace("focuswrap: error:", "") and (
+            child.returncode == -signal.SIGINT or "KeyboardInterrupt" in err
+        )
+        if in_python_startup:
+            continue
+        ours += 1
+        expect("Traceback" not in err, f"Ctrl-C after {delay} s printed a traceback:\n{err[-1500:]}")
+        expect(child.returncode == 130, f"Ctrl-C after {delay} s: exit {child.returncode}, expected 130:\n{err[-800:]}")
+    expect(ours >= 8, f"only {ours} of 16 signals reached focuswrap's own code: the row tested too little")
 
 
 # B10 -----------------------------------------------------------------------
@@ -592,20 +628,29 @@ def _map_deep(t: Trial) -> None:
 # M: messages ---------------------------------------------------------------
 
 
-@case("out-of-memory", "M", "running out of memory is recognised and says how much the stack needs")
+@case("out-of-memory", "M", "enfuse running out of memory is recognised and says how much the stack needs")
 def _oom(t: Trial) -> None:
-    photos = t.photos(3, size=(2400, 1800))
-    limit = 700 * 2**20
+    # The real enfuse under a 250 MB address-space limit (3 photos of 12 megapixels need
+    # about 370 MB): focuswrap itself and align_image_stack keep the machine's memory.
+    body = (
+        "import resource\n"
+        "if len(sys.argv) > 2:\n"
+        "    resource.setrlimit(resource.RLIMIT_AS, (250 * 2**20, 250 * 2**20))\n"
+        "os.execv(REAL, [REAL, *sys.argv[1:]])\n"
+    )
+    folder = t.fake_bin("enfuse", body)
+    from PIL import Image
 
-    def low_memory() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
-    run = t.run("stack", *photos, "-o", "out.jpg", "--no-cache", preexec_fn=low_memory)
-    expect(run.code in (4, 5), f"exit {run.code}, expected 4 or 5:\n{run.err[-1500:]}")
-    line = run.error_line().lower()
-    expect("memory" in line, f"not recognised as running out of memory: {run.error_line()}")
+    photos = t.photos(3, size=(400, 300))
+    for p in photos:
+        with Image.open(p) as im:
+            im.resize((4000, 3000), Image.BICUBIC).save(p, quality=90)
+    run = t.run("stack", *photos, "-o", "out.jpg", "--no-cache", "--hugin-dir", folder)
+    expect(run.code == 5, f"exit {run.code}, expected 5:\n{run.err[-1500:]}")
+    line = run.error_line()
+    expect("out of memory" in line, f"not recognised as running out of memory: {line}")
     expect("does not recognise" not in run.err, run.err)
-    expect("MB" in run.err or "GB" in run.err or "MiB" in run.err, f"no figure for the memory needed:\n{run.err}")
+    expect(re.search(r"needs about \d+(\.\d)? GB", line), f"no figure for the memory needed: {line}")
 
 
 def _refused_before_tools(run: Run, name: str) -> None:
@@ -730,7 +775,7 @@ def _version_hang(t: Trial) -> None:
     folder = t.fake_bin("align_image_stack", "time.sleep(60)\n")
     photos = t.photos()
     child = t.start("stack", *photos, "-o", "out.jpg", "--hugin-dir", folder)
-    wait_until(lambda: children_named(child, "align_image_stack"), 60, "the version check never started")
+    wait_until(lambda: children_named(child, "align_image_stack", working=False), 60, "the version check never started")
     sent = time.monotonic()
     child.send_signal(signal.SIGINT)
     try:
