@@ -7,6 +7,8 @@ themselves with it); otherwise platformdirs picks the usual place per OS.
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Sequence
 from pathlib import Path
 
 APP = "focuswrap"
@@ -139,3 +141,48 @@ def remove_stale_work_folders(where: Path) -> list[Path]:
         shutil.rmtree(doomed, ignore_errors=True)
         removed.append(folder)
     return removed
+
+
+# ------------------------------------------------------- names the tools see
+
+#: What a path may hold for the Hugin tools to take it as it is.  Hugin's
+#: project file quotes names with ``"``, so a ``"`` in a name broke
+#: align_image_stack (SIGSEGV on every attempt); a newline ends a project
+#: line; a leading ``-`` or ``@`` is read as an option or a response file.
+_SAFE_PATH = re.compile(r"[A-Za-z0-9._/+-]+")
+#: The generated names: ``photo_0001.jpg`` ...
+STAGED_STEM = "photo_"
+
+
+def safe_for_tools(path: Path) -> bool:
+    """True when ``path`` (absolute) can be given to a Hugin tool as it is."""
+    text = os.fspath(path)
+    return bool(_SAFE_PATH.fullmatch(text)) and not any(part.startswith(("-", "@")) for part in Path(text).parts)
+
+
+def stage(frames: Sequence[Path], work: Path, suffixes: Sequence[str]) -> list[Path]:
+    """The frames under names every tool can take: each unsafe one linked into ``work`` as photo_NNNN.EXT.
+
+    ``suffixes`` give each frame's extension (".jpg", ".tif", ".png": what
+    its format is, since the tools choose their reader by it).  A symbolic
+    link where the system allows one, else a hard link, else a copy; the
+    user's file is never touched.  Safe frames are returned as they are.
+    """
+    import shutil
+
+    out = []
+    for i, (frame, suffix) in enumerate(zip(frames, suffixes, strict=True), start=1):
+        frame = Path(frame).absolute()
+        if safe_for_tools(frame):
+            out.append(frame)
+            continue
+        staged = work / f"{STAGED_STEM}{i:04d}{suffix}"
+        try:
+            os.symlink(frame, staged)
+        except OSError:
+            try:
+                os.link(frame, staged)
+            except OSError:
+                shutil.copyfile(frame, staged)
+        out.append(staged)
+    return out
