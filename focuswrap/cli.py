@@ -23,10 +23,21 @@ from focuswrap.errors import ExitCode, FocuswrapError, Interrupted
 if TYPE_CHECKING:
     from focuswrap.events import JsonLines
 
+#: Where the documentation lives for someone who installed the package (and has no docs/ folder).
+#: One place: every help text that points to a page builds its address from this.
+DOCS_URL = "https://github.com/focuswrap/focuswrap/blob/main/docs"
+
+
+def docs(page: str) -> str:
+    """The address of a documentation page, e.g. docs("json") for the --json result."""
+    return f"{DOCS_URL}/{page}.md"
+
+
 app = typer.Typer(
     name="focuswrap",
     help="Focus-stack photos with Hugin's align_image_stack and enfuse.\n\n"
-    "Example: focuswrap stack IMG_*.jpg -o stacked.jpg",
+    "Example: focuswrap stack IMG_*.jpg -o stacked.jpg\n\n"
+    f"Documentation: {DOCS_URL}",
     no_args_is_help=True,
     add_completion=True,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -34,7 +45,8 @@ app = typer.Typer(
 )
 presets_app = typer.Typer(
     help="List and show presets, and find the folder for your own.",
-    epilog="Examples:\n\n  focuswrap presets list\n\n  focuswrap presets show handheld\n\n  focuswrap presets path",
+    epilog="Examples:\n\n  focuswrap presets list\n\n  focuswrap presets show handheld\n\n  focuswrap presets path\n\n"
+    f"Docs: {docs('presets')}",
     no_args_is_help=True,
 )
 app.add_typer(presets_app, name="presets")
@@ -42,17 +54,27 @@ app.add_typer(presets_app, name="presets")
 HUGIN_DIR = typer.Option(
     None,
     "--hugin-dir",
-    help="Folder holding align_image_stack and enfuse (else FOCUSWRAP_HUGIN_DIR, config.toml, PATH, the usual install places).",
+    help="Folder holding align_image_stack and enfuse "
+    "(else FOCUSWRAP_HUGIN_DIR, config.toml, PATH, the usual install places).",
     file_okay=False,
+    metavar="FOLDER",
 )
 
 
 # Options several commands share, declared once.
-PRESET = typer.Option(None, "-p", "--preset", help="Preset name (see 'focuswrap presets list'). Default: miniature.")
+PRESET = typer.Option(
+    None, "-p", "--preset", metavar="NAME", help="Preset name (see 'focuswrap presets list'). Default: miniature."
+)
 NO_RETRY = typer.Option(False, "--no-retry", help="Do not climb the preset's fallback ladder when alignment fails.")
-MAX_ATTEMPTS = typer.Option(None, "--max-attempts", min=1, help="At most this many alignment attempts per stack.")
+MAX_ATTEMPTS = typer.Option(
+    None, "--max-attempts", min=1, metavar="N", help="At most N alignment attempts per stack (1 or more)."
+)
 TIMEOUT = typer.Option(
-    None, "--timeout", min=1, help="Seconds one Hugin tool may run before it is stopped (default 1800)."
+    None,
+    "--timeout",
+    min=1,
+    metavar="SECONDS",
+    help="Seconds one Hugin tool may run before it is stopped (at least 1; default 1800).",
 )
 QUIET = typer.Option(False, "--quiet", "-q", help="No progress output.")
 VERBOSE = typer.Option(False, "--verbose", "-v", help="Also show the exact commands and the tools' full output.")
@@ -111,23 +133,27 @@ def _tools(hugin_dir: Path | None, config=None):
 
 @app.command(
     epilog="Examples:\n\n  focuswrap stack IMG_1.jpg IMG_2.jpg IMG_3.jpg -o stacked.jpg\n\n"
-    "  focuswrap stack shots/*.jpg --preset handheld\n\n  focuswrap stack shots/*.jpg --dry-run"
+    "  focuswrap stack shots/*.jpg --preset handheld\n\n  focuswrap stack shots/*.jpg --dry-run\n\n"
+    f"Docs: {docs('getting-started')}\n\n"
+    f"The --json keys: {docs('json')}\n\nThe --map picture: {docs('map')}"
 )
 def stack(
     photos: list[Path] = typer.Argument(
-        ..., help="The photos of one focus bracket (two or more).", show_default=False, metavar="PHOTOS..."
+        ..., help="The photos of one focus bracket (two or more).", show_default=False, metavar="PHOTO..."
     ),
     output: Path | None = typer.Option(
         None,
         "-o",
         "--output",
-        help="Result file (.jpg, .tif, .png). Default: next to the first photo, named FIRST-stacked.EXT.",
+        metavar="FILE",
+        help="Result file (.jpg, .tif, .png); its folder is created if needed. "
+        "Default: next to the first photo, named FIRST-stacked.EXT.",
     ),
     preset: str | None = PRESET,
     force: bool = typer.Option(False, "--force", "-f", help="Replace the output file if it exists."),
     dry_run: bool = typer.Option(False, "--dry-run", "-n", help="Print the exact commands, run nothing."),
     keep_temp: bool = typer.Option(
-        False, "--keep-temp", help="Keep the work folder (aligned frames, debug.pto) for inspection."
+        False, "--keep-temp", help="Keep the work folder (the aligned photos, Hugin's project file) to look at."
     ),
     keep_order: bool = typer.Option(
         False, "--keep-order", help="Use the photos in the order given (default: natural name order)."
@@ -137,9 +163,14 @@ def stack(
     timeout: float | None = TIMEOUT,
     quiet: bool = QUIET,
     verbose: bool = VERBOSE,
-    as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object (see docs/json.md)."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the result as one JSON object (its keys: see the docs below)."
+    ),
     map_output: Path | None = typer.Option(
-        None, "--map", help="Also write a PNG showing which photo each part of the result came from."
+        None,
+        "--map",
+        metavar="FILE.png",
+        help="Also write a PNG showing which photo each part of the result came from (see the docs below).",
     ),
     crop: bool | None = CROP,
     no_cache: bool = NO_CACHE,
@@ -217,33 +248,46 @@ def _event_lines(enabled: bool) -> Iterator[JsonLines | None]:
 
 @app.command(
     "batch",
-    epilog="Examples:\n\n  focuswrap batch ~/DCIM/OpenCamera\n\n"
-    "  focuswrap batch shots/ --dry-run\n\n  focuswrap batch shots/ -o stacked/ --format tif --group-by time --gap 10",
+    epilog="Examples:\n\n  focuswrap batch ~/Pictures/OpenCamera\n\n"
+    "  focuswrap batch shots/ --dry-run\n\n"
+    "  focuswrap batch shots/ -o stacked/ --format tif --group-by time --gap 10\n\n"
+    f"Docs: {docs('batch')}",
 )
 def batch_command(
-    folder: Path = typer.Argument(..., help="Folder holding the focus brackets.", show_default=False),
+    folder: Path = typer.Argument(..., help="Folder holding the focus brackets.", show_default=False, metavar="FOLDER"),
     outdir: Path | None = typer.Option(
         None,
         "-o",
         "--output-dir",
+        metavar="FOLDER",
         help="Folder for the results, named GROUP-stacked.EXT (created if needed). Default: FOLDER/stacked.",
     ),
     group_by: str = typer.Option(
         "auto",
         "--group-by",
-        help="How photos form brackets: names (Open Camera IMG_date_time_N), folders (one per subfolder), time (pauses in capture time), or auto: folders if a subfolder holds photos, else names, else time.",
+        metavar="HOW",
+        help="How photos form brackets: names (Open Camera IMG_date_time_N), folders (one per subfolder), "
+        "time (pauses in capture time), or auto: folders if a subfolder holds photos, else names, else time.",
     ),
     gap: float = typer.Option(
-        5.0, "--gap", help="With time grouping: seconds between two photos that start a new bracket."
+        5.0,
+        "--gap",
+        metavar="SECONDS",
+        help="With time grouping: a pause longer than this between two photos starts a new bracket.",
     ),
-    fmt: str = typer.Option("jpg", "--format", help="Result format: jpg, tif or png."),
+    fmt: str = typer.Option("jpg", "--format", metavar="jpg|tif|png", help="Result format: jpg, tif or png."),
     preset: str | None = PRESET,
     force: bool = typer.Option(False, "--force", "-f", help="Stack again even where the result is up to date."),
     dry_run: bool = typer.Option(
         False, "--dry-run", "-n", help="List the brackets found and the results they would give; run nothing."
     ),
     jobs: int = typer.Option(
-        1, "--jobs", "-j", min=1, help="Stacks to run at once (each needs its own memory for its frames)."
+        1,
+        "--jobs",
+        "-j",
+        min=1,
+        metavar="N",
+        help="Stacks to run at once, 1 or more (each needs its own memory for its frames).",
     ),
     keep_temp: bool = typer.Option(False, "--keep-temp", help="Keep each stack's work folder for inspection."),
     no_retry: bool = NO_RETRY,
@@ -255,7 +299,10 @@ def batch_command(
     no_cache: bool = NO_CACHE,
     hugin_dir: Path | None = HUGIN_DIR,
 ) -> None:
-    """Stack every focus bracket in a folder, one result per bracket, with a summary at the end."""
+    """Stack every focus bracket in a folder, one result per bracket, with a summary at the end.
+
+    Open Camera brackets are found by their names, other photos by subfolder or by pauses between shots.
+    """
     global _verbose
     _verbose = verbose
     from focuswrap import batch, display, presets
@@ -292,14 +339,22 @@ def batch_command(
     epilog="Examples:\n\n  focuswrap gui\n\n  focuswrap gui --no-browser --port 8765",
 )
 def gui(
-    port: int = typer.Option(0, "--port", min=0, max=65535, help="Port to listen on (default: a free one)."),
+    port: int = typer.Option(
+        0, "--port", min=0, max=65535, metavar="NUMBER", help="Port to listen on, 0-65535 (default 0: a free one)."
+    ),
     no_browser: bool = typer.Option(False, "--no-browser", help="Only print the address; do not open a browser."),
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; only this computer unless forced."),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", metavar="ADDRESS", help="Address to listen on; only this computer unless forced."
+    ),
     force_host: bool = typer.Option(
         False, "--force-host", help="Allow a --host other computers can reach (they could then use the page)."
     ),
     results_dir: Path | None = typer.Option(
-        None, "--results-dir", file_okay=False, help="Folder for the results (default: Pictures/focuswrap)."
+        None,
+        "--results-dir",
+        file_okay=False,
+        metavar="FOLDER",
+        help="Folder for the results (default: Pictures/focuswrap).",
     ),
 ) -> None:
     """Open a page in your web browser: drop your photos there and get the stacked picture, no typing."""
@@ -332,12 +387,14 @@ def doctor(hugin_dir: Path | None = HUGIN_DIR) -> None:
 
 @app.command(epilog="Example:\n\n  focuswrap demo ~/focuswrap-demo")
 def demo(
-    folder: Path = typer.Argument(Path("focuswrap-demo"), help="Where to write the synthetic photos and the result."),
+    folder: Path = typer.Argument(
+        Path("focuswrap-demo"), help="Where to write the practice photos and the result.", metavar="[FOLDER]"
+    ),
     force: bool = typer.Option(False, "--force", "-f", help="Replace an earlier demo result."),
     quiet: bool = QUIET,
     hugin_dir: Path | None = HUGIN_DIR,
 ) -> None:
-    """Render a synthetic focus bracket, stack it with the real tools, and say how well it went."""
+    """Draw practice photos of a painted figure, stack them with the real tools, and say how well it went."""
     from focuswrap import demo as demo_mod
     from focuswrap import display
 
@@ -353,16 +410,28 @@ def presets_list() -> None:
     """List the presets and when to use each."""
     from focuswrap import presets
 
-    for item in presets.load_all():
+    broken = 0
+    for item in presets.scan():
+        if isinstance(item, presets.BrokenPreset):
+            broken += 1
+            print(f"{item.name} ({item.source}) CANNOT BE USED: its file has mistakes")
+            print("\n".join(f"    {line}" for line in item.problem.splitlines()))
+            continue
         tag = " (user, overrides bundled)" if item.overrides_bundled else (" (user)" if item.source == "user" else "")
         default = " [default]" if item.name == presets.DEFAULT_PRESET else ""
         print(f"{item.name}{default}{tag}\n    {item.preset.description}")
+    if broken:
+        print(
+            f"focuswrap: warning: {broken} preset file{'s' if broken > 1 else ''} cannot be used (shown above); "
+            "fix the named fields, or delete the file.",
+            file=sys.stderr,
+        )
 
 
 @presets_app.command(
     "show", epilog="Examples:\n\n  focuswrap presets show miniature\n\n  focuswrap presets show handheld"
 )
-def presets_show(name: str = typer.Argument(..., help="Preset name.")) -> None:
+def presets_show(name: str = typer.Argument(..., help="Preset name.", metavar="NAME")) -> None:
     """Show the exact arguments a preset gives each tool, and its fallback ladder."""
     from focuswrap import presets
 
@@ -371,8 +440,8 @@ def presets_show(name: str = typer.Argument(..., help="Preset name.")) -> None:
 
 @presets_app.command("new", epilog="Example:\n\n  focuswrap presets new mine --from handheld")
 def presets_new(
-    name: str = typer.Argument(..., help="Name of your new preset (its file is NAME.toml)."),
-    source: str = typer.Option("miniature", "--from", help="Preset to start from."),
+    name: str = typer.Argument(..., help="Name of your new preset (its file is NAME.toml).", metavar="NAME"),
+    source: str = typer.Option("miniature", "--from", metavar="PRESET", help="Preset to start from."),
     force: bool = typer.Option(False, "--force", "-f", help="Start the file again if it exists."),
 ) -> None:
     """Write a commented copy of a preset into your presets folder, to edit."""
@@ -393,11 +462,15 @@ def presets_path() -> None:
 _interrupted = False  # set by the first Ctrl-C/SIGTERM
 
 
-cache_app = typer.Typer(help="The aligned-frame cache that makes fusing again instant.", no_args_is_help=True)
+cache_app = typer.Typer(
+    help="The cache of aligned photos that makes blending the same photos again quick.",
+    epilog=f"Examples:\n\n  focuswrap cache info\n\n  focuswrap cache clear\n\nDocs: {docs('cache')}",
+    no_args_is_help=True,
+)
 app.add_typer(cache_app, name="cache")
 
 
-@cache_app.command("info")
+@cache_app.command("info", epilog="Example:\n\n  focuswrap cache info")
 def cache_info() -> None:
     """Show where the cache is, how full, and its limit."""
     from focuswrap import cache
@@ -406,9 +479,9 @@ def cache_info() -> None:
     print(cache.describe(load_config().cache_max_mb))
 
 
-@cache_app.command("clear")
+@cache_app.command("clear", epilog="Example:\n\n  focuswrap cache clear")
 def cache_clear() -> None:
-    """Remove every cached set of aligned frames."""
+    """Remove every cached set of aligned photos (your photos and results stay)."""
     from focuswrap import cache
 
     print(f"Removed {cache.clear()} cached stack(s).")
@@ -428,13 +501,59 @@ def _interrupt(signum, frame) -> None:
     raise Interrupted("Interrupted; the running Hugin tool was stopped and temporary files were removed.")
 
 
+def _plain_help(command, parent=None) -> None:
+    """Help in plain words, for ``command`` and every command below it.
+
+    Typer (0.2x) adds a column of programmer's types to --help (``<bool>``,
+    ``<list[Path]>``, ``<float range>``), writes a required list of photos as
+    ``{PHOTO...}...`` in the usage line and appends ``[x>=1]`` to a bounded
+    option.  Here an option shows its metavar (FILE, N, SECONDS) or nothing
+    for an on/off switch, an argument its metavar, and a limit is said in the
+    option's own help.  Attributes Typer does not have are simply never used.
+    """
+    from typer.core import TyperArgument, TyperOption
+
+    ctx = type(parent)(command, parent=parent) if parent is not None else None
+    if ctx is None:
+        from typer import _click  # type: ignore[attr-defined]
+
+        ctx = _click.Context(command, **(command.context_settings or {}))
+    params = list(command.params)
+    helper = command.get_help_option(ctx)
+    if helper is not None:
+        params.append(helper)
+    for param in params:
+        if isinstance(param, TyperArgument):
+            name = param.metavar or param.name.upper()
+            param.display_type_rich = lambda ctx: None
+            param._usage_display_name = lambda name=name: name
+        elif isinstance(param, TyperOption):
+            param._get_number_range_help_str = lambda: None
+            if param.is_flag or not param.metavar:
+                param.display_type_rich = lambda ctx: None
+    for sub in getattr(command, "commands", {}).values():
+        _plain_help(sub, ctx)
+
+
+def _command():
+    """The command line as Click runs it, with plain-words help."""
+    import typer.main
+
+    command = typer.main.get_command(app)
+    try:
+        _plain_help(command)
+    except (ImportError, AttributeError, TypeError):  # another Typer: its own help, unchanged
+        pass
+    return command
+
+
 def main() -> None:
     """Console entry point: run the app, turn every known failure into a message and an exit code."""
     signal.signal(signal.SIGINT, _interrupt)
     if hasattr(signal, "SIGTERM"):
         signal.signal(signal.SIGTERM, _interrupt)
     try:
-        app(prog_name="focuswrap")
+        _command()(prog_name="focuswrap")
     except (FocuswrapError, Interrupted) as exc:
         _report_error(exc)
         sys.exit(int(exc.exit_code))
