@@ -305,6 +305,21 @@ def _group_loose(photos: Sequence[Path], gap: float) -> list[Group]:
     return named + _group_by_time(rest, gap)
 
 
+def _brackets_in_folder(folder: Path, photos: Sequence[Path]) -> list[Group]:
+    """The brackets of one subfolder: all its photos, unless they are several Open Camera brackets.
+
+    Two brackets shot a minute apart land in the same DCIM folder; each is stacked on its
+    own (named FOLDER-BRACKET).  Photos not named like a bracket frame stay together.
+    """
+    named, rest = _group_by_names(photos)
+    if len(named) < 2:
+        return [Group(folder.name, _natural(photos), "folder")]
+    groups = [replace(g, name=f"{folder.name}-{g.name}") for g in named]
+    if rest:
+        groups.append(Group(folder.name, _natural(rest), "folder"))
+    return groups
+
+
 def _unique_names(groups: list[Group]) -> list[Group]:
     """Give each group its own result name: IMG_1, IMG_1-2, ... (case-insensitively: Windows, macOS)."""
     seen: set[str] = set()
@@ -340,7 +355,8 @@ def find_groups(
 
     ``group_by``:
 
-    - ``folders``: one bracket per subfolder (its photos, not deeper ones);
+    - ``folders``: one bracket per subfolder (its photos, not deeper ones),
+      or one per Open Camera bracket when a subfolder holds several;
       photos lying in ``folder`` itself are grouped as with ``auto``.
     - ``names``: Open Camera bracket names; other photos each stand alone.
     - ``time``: a new bracket where more than ``gap`` seconds pass between two
@@ -368,7 +384,7 @@ def find_groups(
     else:
         with_photos = [(d, found) for d in _subfolders(folder, excluded) if (found := _photos_in(d))]
         if group_by == "folders" or with_photos:
-            groups = [Group(d.name, _natural(found), "folder") for d, found in with_photos]
+            groups = [g for d, found in with_photos for g in _brackets_in_folder(d, found)]
             groups += _group_loose(photos, gap)
         else:
             groups = _group_loose(photos, gap)

@@ -8,8 +8,10 @@ Colours follow rich, which honours ``NO_COLOR``.
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import sys
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,18 +34,57 @@ def _human_bytes(n: int) -> str:
     return f"{n} B"
 
 
+#: A tool's warning line, e.g. libtiff's, printed by enfuse and nona for every frame they write:
+#:   "TIFFWriteDirectorySec: Warning, Unknown field with tag 317 (0x13d) encountered."
+_WARNING = re.compile(r"\bwarning\b", re.IGNORECASE)
+#: Numbers in a warning (tags, offsets, frame numbers) do not make it another warning.
+_NUMBERS = re.compile(r"0x[0-9a-fA-F]+|\d+")
+
+
 class PlainReporter(Reporter):
-    """One line per event on stderr: for logs, pipes and CI."""
+    """One line per event on stderr: for logs, pipes and CI.
+
+    With ``verbose``, a tool's warning that comes again (libtiff's
+    "TIFFWriteDirectorySec: Warning ..." once per frame) is shown once; the
+    repeats are counted and summed up in one line when the tool's run ends.
+    """
 
     def __init__(self, *, verbose: bool = False, stream=None) -> None:
         self.verbose = verbose
         self.stream = stream or sys.stderr
         self._last_progress: tuple[str, int] | None = None
+        self._lock = threading.Lock()  # tool lines come from the tools' reader threads
+        self._warnings: dict[tuple[str, str], list] = {}  # (tool, key) -> [first line, repeats]
+
+    def _fold(self, tool: str, line: str) -> bool:
+        """True if ``line`` repeats a warning already shown (it is then only counted)."""
+        if not _WARNING.search(line):
+            return False
+        key = (tool, _NUMBERS.sub("#", line.strip()))
+        with self._lock:
+            seen = self._warnings.get(key)
+            if seen is None:
+                self._warnings[key] = [line.strip(), 0]
+                return False
+            seen[1] += 1
+            return True
+
+    def flush_warnings(self) -> None:
+        """One line per folded warning: how many more times it came."""
+        with self._lock:
+            folded = [(tool, first, n) for (tool, _key), (first, n) in self._warnings.items() if n]
+            self._warnings.clear()
+        for tool, first, n in folded:
+            self._say(f"       {tool}: (the warning above came {n} more time{'s' if n != 1 else ''}: {first})")
+
+    def __exit__(self, *exc: object) -> None:
+        self.flush_warnings()
 
     def _say(self, text: str) -> None:
         print(text, file=self.stream, flush=True)
 
     def step(self, name: str, detail: str = "") -> None:
+        self.flush_warnings()
         self._say(f"{name:<6} {detail}".rstrip())
 
     def progress(self, step: str, done: int, total: int, label: str = "") -> None:
@@ -61,10 +102,11 @@ class PlainReporter(Reporter):
 
     def command(self, argv: Sequence[str]) -> None:
         if self.verbose:
+            self.flush_warnings()
             self._say(f"       $ {shlex.join(argv)}")
 
     def tool_line(self, tool: str, stream: str, line: str) -> None:
-        if self.verbose and line.strip():
+        if self.verbose and line.strip() and not self._fold(tool, line):
             self._say(f"       {tool}: {line}")
 
     def note(self, text: str) -> None:
@@ -100,6 +142,7 @@ class LiveReporter(PlainReporter):
         return self
 
     def __exit__(self, exc_type: object, *exc: object) -> None:
+        self.flush_warnings()
         if exc_type is None:
             self._finish_step()
         self.bar.stop()
@@ -114,6 +157,7 @@ class LiveReporter(PlainReporter):
         self.bar.stop_task(self._task)
 
     def step(self, name: str, detail: str = "") -> None:
+        self.flush_warnings()
         self._finish_step()
         self._task = self.bar.add_task(detail, step=name, total=None)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from focuswrap import __version__, discovery, paths
-from focuswrap.config import load_config
+from focuswrap.config import Config, load_config
 from focuswrap.errors import FocuswrapError
 
 
@@ -13,8 +13,10 @@ def report(*, hugin_dir: Path | None = None) -> tuple[str, bool]:
     """The doctor's text and whether both tools are usable."""
     lines = [f"focuswrap {__version__}", ""]
     ok = True
+    limit_mb = Config().cache_max_mb
     try:
-        config_hugin_dir = load_config().hugin_dir
+        config = load_config()
+        config_hugin_dir, limit_mb = config.hugin_dir, config.cache_max_mb
         config_note = str(paths.config_file()) + ("" if paths.config_file().exists() else " (not present: defaults)")
     except FocuswrapError as exc:
         config_hugin_dir = None
@@ -40,5 +42,17 @@ def report(*, hugin_dir: Path | None = None) -> tuple[str, bool]:
         f"config file        {config_note}",
         f"user presets       {paths.user_presets_dir()}",
         f"cache              {paths.cache_dir()}",
+        f"{'':<18} {_cache_size(limit_mb)}",
     ]
     return "\n".join(lines), ok
+
+
+def _cache_size(limit_mb: int) -> str:
+    """How full the cache of aligned photos is, against its limit, and how to empty it."""
+    from focuswrap import cache
+
+    found = cache.entries()
+    used = sum(e.bytes for e in found) / 2**20
+    limit = "the cache is off (cache_max_mb = 0)" if limit_mb <= 0 else f"of at most {limit_mb} MB"
+    stacks = f"{len(found)} stack{'s' if len(found) != 1 else ''}"
+    return f"{used:.1f} MB {limit} ({stacks}; 'focuswrap cache clear' empties it)"

@@ -513,6 +513,65 @@ def _check_depths(photos: Sequence[Photo], shown: Sequence[str]) -> None:
     )
 
 
+_GLOB_MAGIC = re.compile(r"[*?\[]")
+
+
+def _photo_names(folder: Path) -> list[str]:
+    try:
+        names = [e.name for e in os.scandir(folder) if not e.name.startswith(".") and e.is_file()]
+    except OSError:
+        return []
+    known = set(OUTPUT_FORMATS) | HEIF_EXTENSIONS | RAW_EXTENSIONS
+    return sorted((n for n in names if os.path.splitext(n)[1].lower() in known), key=natural_key)
+
+
+def expand_patterns(paths: Sequence[PathLike]) -> list[Path]:
+    """The photos with the patterns the shell left alone (``*.jpg``) expanded here.
+
+    A shell passes a pattern that matches nothing as it is (bash), and Windows'
+    shells never expand one: a name that does not exist but holds ``*``, ``?``
+    or ``[`` is matched against its folder.  When nothing matches, the error
+    says which photos the folder does hold, and the pattern that finds them
+    when only the case differs (``*.jpg`` for ``IMG_1.JPG``).
+    """
+    import fnmatch
+    import glob
+
+    out: list[Path] = []
+    for given in paths:
+        text = os.fspath(given)
+        if os.path.lexists(text) or not _GLOB_MAGIC.search(os.path.basename(text)):
+            out.append(Path(text))
+            continue
+        matches = sorted(glob.glob(text), key=natural_key)
+        if matches:
+            out += [Path(m) for m in matches]
+            continue
+        folder, pattern = os.path.split(text)
+        found = _photo_names(Path(folder or "."))
+        where = f"in {_show(folder)}" if folder else "here"
+        if not found:
+            raise BadInputError(f"No file matches {_show(text)}, and there are no photos {where}; check the folder.")
+        other_case = [n for n in found if fnmatch.fnmatchcase(n.casefold(), pattern.casefold())]
+        if other_case:
+            # A pattern that finds them all: the extension as the files spell it, or all upper/lower case.
+            suffix = os.path.splitext(other_case[0])[1]
+            candidates = [re.sub(re.escape(suffix) + "$", suffix, pattern, flags=re.IGNORECASE)]
+            candidates += [pattern.upper(), pattern.lower()]
+            better = next((c for c in candidates if all(fnmatch.fnmatchcase(n, c) for n in other_case)), None)
+            n = len(other_case)
+            advice = f"; type {_show(os.path.join(folder, better))} instead" if better else ""
+            raise BadInputError(
+                f"No file matches {_show(text)} (names are case-sensitive), but {n} {_verb(n, 'photo', 'photos')} "
+                f"{where} {_verb(n, 'matches', 'match')} it in another case: "
+                f"{_names([_show(name) for name in other_case])}{advice}."
+            )
+        raise BadInputError(
+            f"No file matches {_show(text)}; the photos {where} are {_names([_show(n) for n in found])}."
+        )
+    return out
+
+
 def check_photos(paths: Sequence[PathLike]) -> list[Photo]:
     """Check the photos of a stack and return them in the order given.
 
@@ -589,10 +648,23 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
+def make_folder(folder: Path) -> list[Path]:
+    """Create ``folder`` and its missing parents; returns the folders created, innermost first
+    (so that a failed delivery can remove them again)."""
+    created = []
+    probe = folder
+    while not os.path.lexists(probe) and probe != probe.parent:
+        created.append(probe)
+        probe = probe.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    return created
+
+
 def check_output(output: PathLike, inputs: Sequence[PathLike], *, force: bool) -> Path:
     """Check that the result can be written to ``output``; return it as an absolute path.
 
-    ``force`` allows replacing an existing file, never one of the input photos.
+    ``force`` allows replacing an existing file, never one of the input photos.  A folder
+    of ``output`` that does not exist yet is fine when it can be created (:func:`make_folder`).
     """
     shown = _show(output)
     out = Path(output).absolute()
@@ -614,7 +686,9 @@ def check_output(output: PathLike, inputs: Sequence[PathLike], *, force: bool) -
                 f"{_show(blocker)} is a file, not a folder, so {shown} cannot be written there; "
                 "choose another output path."
             )
-        raise BadInputError(f"The folder {_show(given_folder)} for {shown} does not exist; create it first.")
+        # A missing folder is created when the result is delivered (as batch does with its
+        # results folder); here only the nearest folder that exists must be writable.
+        folder = blocker if blocker is not None else Path.cwd()
     if not os.access(folder, os.W_OK):
         raise BadInputError(
             f"focuswrap cannot write into the folder {_show(folder)} (permission denied); choose another output folder."

@@ -291,7 +291,7 @@ def _command(tool: Tool) -> list[str]:
 
 def prepare(request: StackRequest) -> tuple[list[inputs.Photo], Path, str, Path | None]:
     """Check photos and outputs before any tool runs: (photos, output, format, map path)."""
-    given = [Path(p) for p in request.inputs]
+    given = inputs.expand_patterns(request.inputs)
     # "shots/*.jpg" run twice picks up the first run's IMG_1-stacked.jpg: leave earlier results out.
     earlier = [p for p in given if p.stem.endswith(STACKED_SUFFIX)]
     if earlier and len(given) - len(earlier) >= 2:
@@ -439,12 +439,12 @@ def plan(request: StackRequest, tools: Tools) -> Plan:
     notes = []
     if commands.remap:
         notes.append(
-            "before nona, focuswrap gives the project a linear response (Rt1 on every i line) "
-            "when all frames share one exposure: same frames, less work"
+            "when every photo has the same exposure, focuswrap marks their colour response as linear "
+            "in Hugin's project before nona runs: the same aligned photos, less work"
         )
         if "-C" in commands.align:
             notes.append(
-                "if -C finds a border to cut, nona remaps the first photo too (-i 0) "
+                "if cropping (-C) finds a border to cut, nona remaps the first photo too (-i 0) "
                 f"and enfuse gets {align.PREFIX}0000.tif in its place"
             )
     return Plan(files, output, commands.align, fuse_argv, commands.remap, commands.remap_env, notes)
@@ -976,7 +976,17 @@ def _stack(request: StackRequest, tools: Tools, reporter: _Emitting) -> StackRes
                 energies[k :: len(measuring)] = part.result()
             return sharpness.report_measured(result_energy.result()[0], energies, [f.name for f in files])
 
+        created: list[Path] = []
         try:
+            # -o into a folder that does not exist yet: made now, once there is a result to put in it.
+            for target in (output, map_target):
+                if target is not None and not target.parent.is_dir():
+                    try:
+                        created += inputs.make_folder(target.parent)
+                    except OSError as exc:
+                        raise WriteFailed(
+                            f"Could not create the folder {target.parent}: {exc.strerror or exc}."
+                        ) from None
             size = out_mod.deliver(
                 fused,
                 output,
@@ -991,6 +1001,11 @@ def _stack(request: StackRequest, tools: Tools, reporter: _Emitting) -> StackRes
             result_energy.cancel()
             for part in measuring:
                 part.cancel()
+            for folder in created:  # innermost first; only the ones this run made, and only if empty
+                try:
+                    folder.rmdir()
+                except OSError:
+                    pass
             raise
         try:
             report = sharpness_report()

@@ -257,19 +257,57 @@ def available() -> dict[str, tuple[Path, Literal["bundled", "user"], bool]]:
     return dict(sorted(found.items()))
 
 
+def _find(name: str, names: list[str]) -> str | None:
+    """``name`` itself, else the one name equal to it ignoring case ("Miniature" is "miniature")."""
+    if name in names:
+        return name
+    folded = [n for n in names if n.casefold() == name.casefold()]
+    return folded[0] if len(folded) == 1 else None
+
+
 def get(name: str) -> NamedPreset:
-    """The preset called ``name`` (a user preset overrides a bundled one)."""
+    """The preset called ``name``, in any case (a user preset overrides a bundled one).
+
+    An unknown name is a BadInputError that suggests the closest name ("miniture": miniature).
+    """
+    import difflib
+
     table = available()
-    if name not in table:
+    found = _find(name, list(table))
+    if found is None:
         known = ", ".join(table) or "none"
-        raise BadInputError(f"There is no preset called {name!r}; the presets are: {known}.")
-    path, source, overrides = table[name]
-    return NamedPreset(name, load_preset_file(path), path, source, overrides)
+        close = difflib.get_close_matches(name.casefold(), [n.casefold() for n in table], n=1, cutoff=0.6)
+        guess = next((n for n in table if close and n.casefold() == close[0]), None)
+        rest = f"; did you mean {guess!r}? The presets are: {known}." if guess else f"; the presets are: {known}."
+        raise BadInputError(f"There is no preset called {name!r}{rest}")
+    path, source, overrides = table[found]
+    return NamedPreset(found, load_preset_file(path), path, source, overrides)
 
 
 def load_all() -> list[NamedPreset]:
     """Every available preset, validated (a broken file raises ConfigError)."""
     return [get(n) for n in available()]
+
+
+@dataclass(frozen=True)
+class BrokenPreset:
+    """A preset file that does not load: what ``presets list`` flags instead of failing."""
+
+    name: str
+    path: Path
+    source: Literal["bundled", "user"]
+    problem: str  #: the ConfigError's message: one "FILE: FIELD: what is wrong" line per problem
+
+
+def scan() -> list[NamedPreset | BrokenPreset]:
+    """Every available preset; a file that does not load is a :class:`BrokenPreset`, the others still load."""
+    found: list[NamedPreset | BrokenPreset] = []
+    for name, (path, source, overrides) in available().items():
+        try:
+            found.append(NamedPreset(name, load_preset_file(path), path, source, overrides))
+        except ConfigError as exc:
+            found.append(BrokenPreset(name, path, source, str(exc)))
+    return found
 
 
 def with_crop(item: NamedPreset, crop: bool | None) -> NamedPreset:

@@ -202,10 +202,6 @@ ROWS = [
         Row(_with("-o", "out"), r"needs an extension to know the format \(out\)"), id="output-without-extension"
     ),
     pytest.param(
-        Row(_with("-o", "results/out.jpg"), r"The folder results for results/out\.jpg does not exist; create it first"),
-        id="output-folder-missing",
-    ),
-    pytest.param(
         Row(_output_under_a_file, r"IMG_1\.jpg is a file, not a folder, so IMG_1\.jpg/out\.jpg cannot be written"),
         id="output-folder-is-a-file",
     ),

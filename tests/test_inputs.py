@@ -579,12 +579,6 @@ BAD_OUTPUTS: list[tuple[str, OutputBuilder, type[BadInputError], list[str]]] = [
     ("raw extension", lambda m: ("out.dng", False), BadInputError, ["cannot write .dng files"]),
     ("no extension", lambda m: ("out", False), BadInputError, ["needs an extension", ".tif"]),
     (
-        "missing folder",
-        lambda m: (os.path.join("nodir", "out.jpg"), False),
-        BadInputError,
-        [f"The folder nodir for {os.path.join('nodir', 'out.jpg')} does not exist; create it first."],
-    ),
-    (
         "file used as folder",
         lambda m: (os.path.join("a.jpg", "out.tif"), False),
         BadInputError,
