@@ -45,8 +45,10 @@ HEIF_EXTENSIONS = frozenset({".heic", ".heif", ".hif"})
 #: ISO-BMFF major brands of HEIF photos (an iPhone .HEIC may be renamed .jpg).
 _HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1"})
 
-RAW_HINT = 'pip install "focuswrap[raw]"'
-HEIF_HINT = 'pip install "focuswrap[heif]"'
+# The extras' packages added to focuswrap's own environment: pipx's way (as docs/getting-started.md
+# installs it), and pip's; "focuswrap[heif]" works only once focuswrap is on PyPI.
+RAW_HINT = "pipx inject focuswrap rawpy (with pip: pip install rawpy)"
+HEIF_HINT = "pipx inject focuswrap pillow-heif (with pip: pip install pillow-heif)"
 
 _TAIL_BYTES = 4096
 _ORIENTATION_TAG = 0x0112

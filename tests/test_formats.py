@@ -372,7 +372,7 @@ def test_without_pillow_heif_the_message_names_the_extra(tmp_path: Path, monkeyp
     with pytest.raises(formats.MissingExtraError) as info:
         formats.read_photo(photo, "heif")
     message = str(info.value)
-    assert 'pip install "focuswrap[heif]"' in message and "IMG_0001.HEIC is a HEIC/HEIF photo" in message
+    assert 'pipx inject focuswrap pillow-heif' in message and "IMG_0001.HEIC is a HEIC/HEIF photo" in message
     assert info.value.extra == "heif"
     assert isinstance(info.value, BadInputError) and info.value.exit_code == ExitCode.BAD_INPUT
 
@@ -382,7 +382,7 @@ def test_without_rawpy_the_message_names_the_extra(tmp_path: Path, monkeypatch: 
     assert not formats.extra_available("raw")
     photos = [tmp_path / "a.NEF", tmp_path / "b.NEF"]
     with pytest.raises(
-        formats.MissingExtraError, match=r'a\.NEF and \S*b\.NEF are raw camera files, .*pip install "focuswrap\[raw\]"'
+        formats.MissingExtraError, match=r'a\.NEF and \S*b\.NEF are raw camera files, .*pipx inject focuswrap rawpy'
     ):
         formats.require_extra("raw", photos)
 
@@ -390,7 +390,7 @@ def test_without_rawpy_the_message_names_the_extra(tmp_path: Path, monkeypatch: 
 def test_prepare_frames_without_the_extra_converts_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     without_heif(monkeypatch)
     heic = inputs.Photo(tmp_path / "a.heic", 4, 4, 1, "RGB", formats.HEIF_FORMAT, 8)
-    with pytest.raises(formats.MissingExtraError, match="focuswrap\\[heif\\]"):
+    with pytest.raises(formats.MissingExtraError, match="pipx inject focuswrap pillow-heif"):
         formats.prepare_frames([heic, heic], tmp_path / "work")
     assert not (tmp_path / "work").exists()
 

@@ -242,9 +242,9 @@ BAD_PHOTOS: list[tuple[str, Builder, list[str]]] = [
     (
         "heic by name",
         lambda t, m: _pair("a.jpg") + [_heic_bytes("b.heic")],
-        ["b.heic is a HEIC/HEIF photo", 'pip install "focuswrap[heif]"'],
+        ["b.heic is a HEIC/HEIF photo", 'pipx inject focuswrap pillow-heif'],
     ),
-    ("heic named jpg", lambda t, m: _pair("a.jpg") + [_heic_bytes("b.jpg")], ['pip install "focuswrap[heif]"']),
+    ("heic named jpg", lambda t, m: _pair("a.jpg") + [_heic_bytes("b.jpg")], ['pipx inject focuswrap pillow-heif']),
     (
         "same path twice",
         lambda t, m: _pair("a.jpg", "b.jpg") + ["a.jpg"],
@@ -333,7 +333,7 @@ def test_raw_files_point_to_the_raw_extra(name: str, tmp_path: Path, monkeypatch
     message = str(caught.value)
     assert_one_line(message)
     assert f"{name} is a raw camera file" in message
-    assert 'pip install "focuswrap[raw]"' in message
+    assert 'pipx inject focuswrap rawpy' in message
     assert hashes(tmp_path) == before
 
 
@@ -342,7 +342,7 @@ def test_heif_files_point_to_the_heif_extra(name: str, tmp_path: Path, monkeypat
     monkeypatch.chdir(tmp_path)
     _heic_bytes(name)
     jpeg("b.jpg")
-    with pytest.raises(BadInputError, match=r'pip install "focuswrap\[heif\]"'):
+    with pytest.raises(BadInputError, match="pipx inject focuswrap pillow-heif"):
         check_photos([name, "b.jpg"])
 
 
