@@ -372,7 +372,7 @@ def test_without_pillow_heif_the_message_names_the_extra(tmp_path: Path, monkeyp
     with pytest.raises(formats.MissingExtraError) as info:
         formats.read_photo(photo, "heif")
     message = str(info.value)
-    assert 'pipx inject focuswrap pillow-heif' in message and "IMG_0001.HEIC is a HEIC/HEIF photo" in message
+    assert "pipx inject focuswrap pillow-heif" in message and "IMG_0001.HEIC is a HEIC/HEIF photo" in message
     assert info.value.extra == "heif"
     assert isinstance(info.value, BadInputError) and info.value.exit_code == ExitCode.BAD_INPUT
 
@@ -382,7 +382,7 @@ def test_without_rawpy_the_message_names_the_extra(tmp_path: Path, monkeypatch: 
     assert not formats.extra_available("raw")
     photos = [tmp_path / "a.NEF", tmp_path / "b.NEF"]
     with pytest.raises(
-        formats.MissingExtraError, match=r'a\.NEF and \S*b\.NEF are raw camera files, .*pipx inject focuswrap rawpy'
+        formats.MissingExtraError, match=r"a\.NEF and \S*b\.NEF are raw camera files, .*pipx inject focuswrap rawpy"
     ):
         formats.require_extra("raw", photos)
 

@@ -242,9 +242,9 @@ BAD_PHOTOS: list[tuple[str, Builder, list[str]]] = [
     (
         "heic by name",
         lambda t, m: _pair("a.jpg") + [_heic_bytes("b.heic")],
-        ["b.heic is a HEIC/HEIF photo", 'pipx inject focuswrap pillow-heif'],
+        ["b.heic is a HEIC/HEIF photo", "pipx inject focuswrap pillow-heif"],
     ),
-    ("heic named jpg", lambda t, m: _pair("a.jpg") + [_heic_bytes("b.jpg")], ['pipx inject focuswrap pillow-heif']),
+    ("heic named jpg", lambda t, m: _pair("a.jpg") + [_heic_bytes("b.jpg")], ["pipx inject focuswrap pillow-heif"]),
     (
         "same path twice",
         lambda t, m: _pair("a.jpg", "b.jpg") + ["a.jpg"],
@@ -333,7 +333,7 @@ def test_raw_files_point_to_the_raw_extra(name: str, tmp_path: Path, monkeypatch
     message = str(caught.value)
     assert_one_line(message)
     assert f"{name} is a raw camera file" in message
-    assert 'pipx inject focuswrap rawpy' in message
+    assert "pipx inject focuswrap rawpy" in message
     assert hashes(tmp_path) == before
 
 
