@@ -882,6 +882,9 @@ def _stack(request: StackRequest, tools: Tools, reporter: _Emitting) -> StackRes
     n = len(request.inputs)
     reporter.step("check", _plural(n, "photo"), f"Checking {_plural(n, 'photo')}")
     photos, output, fmt, map_target = prepare(request)
+    # -o into a folder that does not exist yet: it is made once there is a result to put in it.
+    # Only such a folder: one that existed and went away (an unplugged drive) is a write failure.
+    to_create = [t.parent for t in (output, map_target) if t is not None and not t.parent.is_dir()]
     files = [p.path for p in photos]
     given = [Path(p).absolute() for p in request.inputs]
     left_out = [p for p in given if p not in files]
@@ -978,15 +981,12 @@ def _stack(request: StackRequest, tools: Tools, reporter: _Emitting) -> StackRes
 
         created: list[Path] = []
         try:
-            # -o into a folder that does not exist yet: made now, once there is a result to put in it.
-            for target in (output, map_target):
-                if target is not None and not target.parent.is_dir():
+            for folder in to_create:
+                if not folder.is_dir():
                     try:
-                        created += inputs.make_folder(target.parent)
+                        created += inputs.make_folder(folder)
                     except OSError as exc:
-                        raise WriteFailed(
-                            f"Could not create the folder {target.parent}: {exc.strerror or exc}."
-                        ) from None
+                        raise WriteFailed(f"Could not create the folder {folder}: {exc.strerror or exc}.") from None
             size = out_mod.deliver(
                 fused,
                 output,
