@@ -129,7 +129,7 @@ step "focuswrap demo $work/demo"
 pcb="$repo/../shared/stacks/pcb"
 if compgen -G "$pcb/pcb_*.jpg" >/dev/null; then
   step "focuswrap stack ../shared/stacks/pcb/pcb_*.jpg -o $work/pcb/stacked.jpg"
-  mkdir -p "$work/pcb"
+  # -o into a folder that does not exist yet: focuswrap creates it.
   "$fw" stack "$pcb"/pcb_*.jpg -o "$work/pcb/stacked.jpg"
   [ -s "$work/pcb/stacked.jpg" ] || fail "the pcb stack wrote no $work/pcb/stacked.jpg"
 else
