@@ -393,8 +393,11 @@ def _render_figure_scene(
             draw.point((sx, sy), fill=jitter((150, 128, 90), 45))
     for _ in range(5):  # stones
         sx, sy = cx + rng.uniform(-0.8, 0.8) * rx, by + rng.uniform(-0.5, 0.6) * ry
-        r = rng.uniform(1.2, 2.5) * u
-        stone = [(sx + r * rng.uniform(0.6, 1.1) * c, sy + r * 0.6 * rng.uniform(0.6, 1.1) * s) for c, s in _OCTAGON]
+        radius = rng.uniform(1.2, 2.5) * u
+        stone = [
+            (sx + radius * rng.uniform(0.6, 1.1) * c, sy + radius * 0.6 * rng.uniform(0.6, 1.1) * s)
+            for c, s in _OCTAGON
+        ]
         draw.polygon(stone, fill=jitter((130, 130, 125), 15), outline=(200, 200, 195))
     for _ in range(4):  # tufts of grass
         tx, ty = cx + rng.uniform(-0.85, 0.85) * rx, by + rng.uniform(-0.3, 0.6) * ry
@@ -420,7 +423,7 @@ def _render_figure_scene(
             draw.ellipse(points, fill=fill, outline=outline, width=max(1, round(0.4 * u)))
             depth_draw.ellipse(points, fill=figure_depth + (12 if fill == _SHIELD else 0))
         else:  # a highlight or a painted line: no depth of its own
-            draw.line(points, fill=fill, width=max(1, round(outline * u)))
+            draw.line(points, fill=fill, width=max(1, round(float(outline) * u)))  # type: ignore[arg-type]
     left = round(fx - 16 * u)
     objects.append(
         RaisedObject(
