@@ -469,12 +469,19 @@ _SAVING = re.compile(r"^saving (?P<file>\S.*)$")
 
 
 class _AlignProgress:
-    """Counts align_image_stack's control-point pairs, then the frames written (by it or by nona's parts)."""
+    """Counts align_image_stack's control-point pairs, then the frames written (by it or by nona's parts).
+
+    The total is fixed up front (one step per pair of neighbouring photos, one per photo lined
+    up): a photo that needs no remapping (the reference, unless -C crops) counts as lined up
+    as soon as that is known, so the count never jumps from [4/8] to [5/9].
+    """
 
     def __init__(self, reporter: Reporter, pairs: int, remaps: int, names: Sequence[str] = ()) -> None:
         self.reporter = reporter
         self.pairs = pairs
-        self.total = pairs + remaps
+        self.frames = max(remaps, len(names))
+        self.total = pairs + self.frames
+        self.names = list(names)
         #: aligned_NNNN.tif -> (its photo's number, name): labels name the user's photos.
         written = align.expected_outputs(align.PREFIX, len(names))
         self.photos = {f.name: (k, name) for k, (f, name) in enumerate(zip(written, names, strict=True), 1)}
@@ -483,13 +490,17 @@ class _AlignProgress:
         self.lock = threading.Lock()  # nona's parts report from several threads
 
     def remaps(self, count: int) -> None:
-        """How many frames will be written, once known (-C may add the reference)."""
-        self.total = self.pairs + count
+        """How many frames will be written, once known: the others are already in place."""
+        with self.lock:
+            self.done += max(0, self.frames - count)
 
     def __call__(self, stream: str, line: str) -> None:
         self.reporter.tool_line(align.NAME, stream, line)
         if _CP_PAIR.match(line):
-            label = "finding control points"
+            pair = min(self.done + 1, self.pairs)
+            label = f"comparing photo {pair + 1} with photo {pair}"
+            if pair < len(self.names):
+                label += f" ({self.names[pair]})"
         elif (m := _SAVING.match(line)) is not None:
             written = os.path.basename(m.group("file"))
             if written in self.photos:
@@ -505,6 +516,8 @@ class _AlignProgress:
 
 
 def _fuse_progress(reporter: Reporter, n: int, frames: Sequence[Path] = (), names: Sequence[str] = ()):
+    """enfuse reads every photo, then blends them, silently, for most of its time: the blending
+    is the last of n + 1 parts (a total fixed up front), so the step stays live until enfuse ends."""
     photos = {f.name: name for f, name in zip(frames, names, strict=False)}  # names may be left out
     done = 0
 
@@ -516,7 +529,9 @@ def _fuse_progress(reporter: Reporter, n: int, frames: Sequence[Path] = (), name
             done += 1
             base = os.path.basename(name)
             shown = f"{photos[base]} (photo {done} of {n})" if base in photos else base
-            reporter.progress("fuse", done, n, f"loading {shown}")
+            reporter.progress("fuse", done, n + 1, f"loading {shown}")
+            if done == n:
+                reporter.progress("fuse", n, n + 1, f"blending the sharpest parts of {n} photos into one")
 
     return on_line
 

@@ -173,8 +173,8 @@ def test_progress_without_a_terminal_is_plain_lines(run, hugin: Hugin, shots: li
     assert "\x1b" not in done.stderr and "\r" not in done.stderr
     steps = [line.split()[0] for line in done.stderr.splitlines() if line and not line.startswith(" ")]
     assert steps[0] == "check" and "align" in steps and "fuse" in steps and steps[-1] == "finish"
-    assert re.search(r"^align  \[1/5\] finding control points$", done.stderr, re.M)
-    assert re.search(r"^fuse   \[1/3\] loading ", done.stderr, re.M)
+    assert re.search(r"^align  \[1/5\] comparing photo 2 with photo 1 \(IMG_2\.jpg\)$", done.stderr, re.M)
+    assert re.search(r"^fuse   \[1/4\] loading ", done.stderr, re.M)  # 3 photos read, then the blending
 
 
 def test_verbose_shows_the_commands(run, hugin: Hugin, shots: list[Path]) -> None:

@@ -171,7 +171,7 @@ def test_progress_labels_name_the_photos(tmp_path: Path, fakes) -> None:
     files = photos(tmp_path / "shots", n=2)
     pipeline.stack(pipeline.StackRequest(inputs=files, preset=presets.get("miniature")), tools, on_event=seen.append)
     labels = [e.label for e in seen if isinstance(e, events.StepProgress)]
-    assert labels[0] == "finding control points"
+    assert labels[0] == f"comparing photo 2 with photo 1 ({files[1].name})"
     assert f"lining up photo 2 of 2 ({files[1].name})" in labels
     assert any(lab.startswith("loading ") for lab in labels)  # (the fake replays another stack's file names)
 

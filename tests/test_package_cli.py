@@ -17,7 +17,7 @@ import pytest
 from fakehugin import ALIGN
 from helpers import Workspace, photo
 
-from focuswrap import batch, cli, display
+from focuswrap import batch, cli, display, pipeline
 
 #: Every command --help can be asked for.
 COMMANDS = [
@@ -260,3 +260,43 @@ def test_dry_run_notes_are_in_plain_words(ws: Workspace) -> None:
     result = ws.run(*ws.photos(), "--dry-run")
     assert result.returncode == 0, result.stderr
     assert "Rt1" not in result.stderr and " i line" not in result.stderr
+
+
+class Recorder(pipeline.Reporter):
+    def __init__(self) -> None:
+        self.events: list[tuple] = []
+
+    def progress(self, step: str, done: int, total: int, label: str = "") -> None:
+        self.events.append((step, done, total, label))
+
+
+def test_align_progress_names_the_photos_and_keeps_its_total() -> None:
+    rec = Recorder()
+    names = ["IMG_1.jpg", "IMG_2.jpg", "IMG_3.jpg"]
+    progress = pipeline._AlignProgress(rec, len(names) - 1, 2, names)
+    for line in ["Creating control points between a and b", "Creating control points between b and c"]:
+        progress("stdout", line)
+    progress.remaps(2)  # the reference is fused as it is: already in place
+    for line in ["saving aligned_0002.tif", "saving aligned_0001.tif"]:
+        progress("stdout", line)
+    assert rec.events == [
+        ("align", 1, 5, "comparing photo 2 with photo 1 (IMG_2.jpg)"),
+        ("align", 2, 5, "comparing photo 3 with photo 2 (IMG_3.jpg)"),
+        ("align", 4, 5, "lining up photo 3 of 3 (IMG_3.jpg)"),
+        ("align", 5, 5, "lining up photo 2 of 3 (IMG_2.jpg)"),
+    ]
+
+
+def test_fuse_progress_names_the_photos_then_keeps_the_blending_alive() -> None:
+    rec = Recorder()
+    frames = [Path("/w/IMG_1.jpg"), Path("/w/aligned_0001.tif"), Path("/w/aligned_0002.tif")]
+    on_line = pipeline._fuse_progress(rec, 3, frames, ["IMG_1.jpg", "IMG_2.jpg", "IMG_3.jpg"])
+    for f in frames:
+        on_line("stderr", f"enfuse: info: loading next image: {f} 1/1")
+    assert rec.events == [
+        ("fuse", 1, 4, "loading IMG_1.jpg (photo 1 of 3)"),
+        ("fuse", 2, 4, "loading IMG_2.jpg (photo 2 of 3)"),
+        ("fuse", 3, 4, "loading IMG_3.jpg (photo 3 of 3)"),
+        # Not finished (3 of 4): the live bar keeps its spinner and clock while enfuse blends.
+        ("fuse", 3, 4, "blending the sharpest parts of 3 photos into one"),
+    ]

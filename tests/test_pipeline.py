@@ -238,7 +238,7 @@ def test_progress_counts_pairs_and_frames(tmp_path: Path, fakes) -> None:
     align = [(ev[2], ev[3]) for ev in rec.events if ev[:2] == ("progress", "align")]
     fuse = [(ev[2], ev[3]) for ev in rec.events if ev[:2] == ("progress", "fuse")]
     assert align == [(1, 3), (2, 3), (3, 3)]  # one control-point pair, then two frames saved
-    assert fuse == [(1, 2), (2, 2)]
+    assert fuse == [(1, 3), (2, 3), (2, 3)]  # two photos read, then the blending (the last part)
 
 
 def test_sorted_frames_and_left_out_results_are_noted(tmp_path: Path, fakes) -> None:
