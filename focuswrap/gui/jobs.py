@@ -33,7 +33,8 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -584,7 +585,8 @@ class Manager:
             for position, other in enumerate(waiting):
                 other.job.emit("run_waiting", run=other.id, ahead=position + 1)
             try:
-                self._execute(run)
+                with _machine_turn(run):
+                    self._execute(run)
             finally:
                 with self.lock:
                     self.current = None
@@ -597,7 +599,19 @@ class Manager:
         for b in run.brackets:
             if run.cancel_requested or job.closed:
                 break
-            _run_bracket(self, run, b)
+            try:
+                _run_bracket(self, run, b)
+            except Exception as exc:  # noqa: BLE001 - a bug here must end the run, never hang the queue
+                b.state = "failed"
+                b.failure = {
+                    "message": f"focuswrap's page could not run this stack ({type(exc).__name__}: {exc}); "
+                    "please report it.",
+                    "exit_code": 1,
+                    "hint": "The command line (focuswrap stack) may still work on these photos.",
+                    "attempts": [],
+                    "tool_output": "",
+                }
+                job.emit("bracket_finished", run=run.id, bracket=b.bracket, state="failed", failure=b.failure)
             failed = failed or b.state == "failed"
         state = "cancelled" if run.cancel_requested else "failed" if failed else "done"
         with self.lock:
@@ -624,6 +638,43 @@ class Manager:
         for job in jobs:
             self.close_job(job)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+@contextmanager
+def _machine_turn(run: Run) -> Iterator[None]:
+    """Wait until no other ``focuswrap gui`` of this user is stacking (one stack at a time per machine).
+
+    A lock file in the user's cache folder, held while the run stacks; the
+    lock goes with the process, so a killed server never blocks the next.
+    (Windows has no ``fcntl``: there each server keeps only its own queue.)
+    """
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        yield
+        return
+    from focuswrap import paths
+
+    folder = paths.cache_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "gui-stack.lock", "a+b") as fh:
+        told = False
+        while True:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if run.cancel_requested:
+                    yield  # _execute sees the cancel and runs nothing
+                    return
+                if not told:
+                    run.job.emit("run_waiting", run=run.id, ahead=1, elsewhere=True)
+                    told = True
+                time.sleep(0.5)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 def _terminate(process: subprocess.Popen) -> None:
@@ -678,10 +729,12 @@ def _run_bracket(manager: Manager, run: Run, b: BracketRun) -> None:
     from focuswrap import events
 
     job = run.job
-    ext = run.fmt
-    stem = f"run{run.id}-{b.bracket}"
-    b.output = job.folder / "results" / f"{stem}.{ext}"
-    b.map_output = job.folder / "results" / f"{stem}-map.png"
+    # The stack's own messages name its output ("Writing pcb_001-miniature-stacked.jpg"): give it the person's name.
+    where = job.folder / "results" / f"run{run.id}" / str(b.bracket)
+    where.mkdir(parents=True)
+    stem = f"{b.name}-{run.preset}{pipeline.STACKED_SUFFIX}"
+    b.output = where / f"{stem}.{run.fmt}"
+    b.map_output = where / f"{stem}-map.png"
     photos = [job.uploads[i].path for i in b.photos]
     argv = stack_argv(
         manager.python, photos=photos, output=b.output, map_output=b.map_output, preset=run.preset, crop=run.crop
@@ -755,14 +808,14 @@ def _run_bracket(manager: Manager, run: Run, b: BracketRun) -> None:
     b.seconds = round(time.monotonic() - b.started, 1)
     if run.cancel_requested:
         b.state = "cancelled"
-        for f in (b.output, b.map_output):
-            f.unlink(missing_ok=True)
+        shutil.rmtree(where, ignore_errors=True)
         job.emit("bracket_finished", run=run.id, bracket=b.bracket, state="cancelled", seconds=b.seconds)
         return
     if type(finished).__name__ == "StackFinished" and code == 0 and b.output.is_file():
         _finished(manager, run, b, finished)
     else:
         b.state = "failed"
+        shutil.rmtree(where, ignore_errors=True)
         if finished is not None and type(finished).__name__ == "StackFailed":
             b.failure = {
                 "message": finished.message,
@@ -806,7 +859,7 @@ def _finished(manager: Manager, run: Run, b: BracketRun, event: Any) -> None:
     for text in warnings:
         if text not in b.warnings:
             b.warnings.append(text)
-    name = f"{b.name}-{run.preset}{pipeline.STACKED_SUFFIX}.{run.fmt}"
+    name = b.output.name
     try:
         b.saved = save_copy(b.output, manager.results_dir, name)
         saved_text = str(b.saved)

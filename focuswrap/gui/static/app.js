@@ -241,7 +241,9 @@ function onEvent(event) {
   switch (event.kind) {
     case "run_queued":
     case "run_waiting":
-      if (event.ahead > 0) {
+      if (event.elsewhere) {
+        $("queue").textContent = "Waiting: another focuswrap page on this computer is stacking (one stack at a time).";
+      } else if (event.ahead > 0) {
         $("queue").textContent = `Waiting: ${event.ahead} other stack${event.ahead === 1 ? " runs" : "s run"} first ` +
           "(one stack at a time).";
       } else $("queue").textContent = "Starting…";
