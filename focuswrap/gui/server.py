@@ -85,7 +85,8 @@ def serve(
                 webbrowser.open(address)
             except Exception:  # noqa: BLE001 - no browser here: the printed address is enough
                 say("Could not open a browser; paste the address above into one.")
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        # The page's event stream never ends by itself: without a limit, a stop would wait for every open tab.
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2)
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         manager.shutdown()
