@@ -7,6 +7,7 @@ name beginning with ``-`` is never read as an option.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -86,3 +87,21 @@ def build_argv(
 def expected_outputs(prefix: os.PathLike[str] | str, count: int) -> list[Path]:
     """The files align_image_stack writes for ``count`` inputs: PREFIX0000.tif, ..."""
     return [Path(f"{os.fspath(prefix)}{i:04d}.tif") for i in range(count)]
+
+
+_CP_PAIR = re.compile(r"^Creating control points between ")
+_SAVING = re.compile(r"^saving (?P<file>\S.*)$")
+
+
+def progress(line: str) -> tuple[str, str]:
+    """What one line of ``align_image_stack -v`` (or ``nona -v``) says about progress.
+
+    ("pair", "") for "Creating control points between IMG_1.tif and IMG_2.tif",
+    ("saved", NAME) for "saving aligned_0001.tif" (nona prints the same), else ("", "").
+    """
+    if _CP_PAIR.match(line):
+        return "pair", ""
+    m = _SAVING.match(line)
+    if m is not None:
+        return "saved", os.path.basename(m.group("file"))
+    return "", ""

@@ -1,0 +1,126 @@
+"""The fuse step: enfuse on the aligned frames, its progress, and the checks of what it wrote.
+
+Fusion problems are not retried: the ladder is about alignment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from focuswrap import contribution, diagnose, formats, proc
+from focuswrap.discovery import Tools
+from focuswrap.errors import FusionFailed, ToolTimeout
+from focuswrap.hugin import enfuse
+from focuswrap.hugin.base import check_written, command_of
+from focuswrap.model import Reporter, StackRequest
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+
+def _fuse_progress(
+    reporter: Reporter, n: int, frames: Sequence[Path] = (), names: Sequence[str] = ()
+) -> Callable[[str, str], None]:
+    """enfuse reads every photo, then blends them, silently, for most of its time: the blending
+    is the last of n + 1 parts (a total fixed up front), so the step stays live until enfuse ends."""
+    photos = {f.name: name for f, name in zip(frames, names, strict=False)}  # names may be left out
+    done = 0
+
+    def on_line(stream: str, line: str) -> None:
+        nonlocal done
+        reporter.tool_line(enfuse.NAME, stream, line)
+        name = enfuse.loading_image(line)
+        if name is not None:
+            done += 1
+            base = os.path.basename(name)
+            shown = f"{photos[base]} (photo {done} of {n})" if base in photos else base
+            reporter.progress("fuse", done, n + 1, f"loading {shown}")
+            if done == n:
+                reporter.progress("fuse", n, n + 1, f"blending the sharpest parts of {n} photos into one")
+
+    return on_line
+
+
+def fuse_command(request: StackRequest, tools: Tools, frames: Sequence[Path], work: Path, fmt: str) -> list[str]:
+    """enfuse's argv: the preset's fusion options, the frames, WORK/fused.tif (and masks for --map).
+
+    ``fmt`` is the delivered format: for JPEG and PNG, enfuse's TIFF is only an
+    intermediate and is written with PACKBITS (cheaper to write and read than LZW).
+    """
+    return enfuse.build_argv(
+        command=command_of(tools.enfuse.command),
+        options=request.preset.preset.fuse,
+        inputs=frames,
+        output=work / enfuse.FUSED,
+        save_masks=contribution.save_masks_arg() if request.map_output else None,
+        intermediate=fmt != "TIFF",
+    )
+
+
+def run_fusion(
+    request: StackRequest,
+    tools: Tools,
+    aligned: list[Path],
+    work: Path,
+    reporter: Reporter,
+    fmt: str = "TIFF",
+    *,
+    when_done=None,
+    names: Sequence[str] = (),
+) -> tuple[Path, Image.Image]:
+    """Fuse the aligned frames into work/fused.tif; fusion problems are not retried.
+
+    Returns the file and the picture in it, decoded once here for the checks,
+    the sharpness report and the JPEG/PNG encoder.  ``when_done`` is called
+    the moment enfuse exits 0, before its result is checked.
+    """
+    fused = work / enfuse.FUSED
+    argv = fuse_command(request, tools, aligned, work, fmt)
+    reporter.command(argv)
+    try:
+        done = proc.run(
+            argv, cwd=work, timeout=request.timeout, on_line=_fuse_progress(reporter, len(aligned), aligned, names)
+        )
+    except ToolTimeout as exc:
+        raise FusionFailed(
+            str(exc), argv=exc.argv, returncode=None, stdout=exc.stdout, stderr=exc.stderr, hint=exc.hint
+        ) from None
+    diag = diagnose.classify(enfuse.NAME, done.returncode, done.stdout, done.stderr)
+    if diag.id == "ok" and when_done is not None:
+        when_done()
+    if diag.id != "ok":
+        failure = FusionFailed(
+            f"Fusion failed: {diag.explanation}",
+            argv=argv,
+            returncode=done.returncode,
+            stdout=done.stdout,
+            stderr=done.stderr,
+            hint=diagnose.final_advice(diag.id),
+        )
+        failure.unknown = diag.id == "unknown"
+        raise failure
+    from PIL import Image
+
+    try:
+        with Image.open(aligned[-1]) as im:  # a remapped TIFF (the first may be the photo itself)
+            size = im.size
+        # enfuse can exit 0 and write nothing usable, or a fully transparent picture.
+        problem = check_written([fused], size)
+        if problem is None:
+            image = formats.load_fused(fused)
+            problem = formats.check_fused(image)
+    except (OSError, Image.DecompressionBombError) as exc:  # unreadable, truncated
+        problem = f"its result cannot be read ({exc})"
+    if problem is not None:
+        raise FusionFailed(
+            f"enfuse exited 0 but {problem}.",
+            argv=argv,
+            returncode=done.returncode,
+            stdout=done.stdout,
+            stderr=done.stderr,
+            hint=diagnose.final_advice("output-not-written"),
+        )
+    return fused, image

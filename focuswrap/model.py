@@ -1,0 +1,296 @@
+"""The shared types of a stack: what is asked (StackRequest), what comes back (StackResult),
+one alignment attempt (Attempt), a dry run's commands (Plan), and how news reaches an interface.
+
+Interfaces learn what happens from the typed events of :mod:`focuswrap.events`;
+:class:`Reporter` is the older callback protocol, kept for callers that
+subclass it, and :class:`EventReporter` turns every call into an event.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from focuswrap import diagnose, events
+from focuswrap.errors import FocuswrapError, Interrupted, ToolFailed
+from focuswrap.hugin import align, enfuse, nona
+from focuswrap.presets import AlignOptions, NamedPreset
+
+if TYPE_CHECKING:
+    pass
+
+#: default_output names results FIRST-stacked.EXT.
+STACKED_SUFFIX = "-stacked"
+#: The project file align_image_stack writes with --keep-temp (opens in Hugin).
+DEBUG_PTO = "debug.pto"
+
+
+class Reporter:
+    """Receives what happens during a stack; the default shows nothing.
+
+    ``cli.py`` subclasses it for the terminal (live progress) and for plain
+    lines; tests subclass it to record events.
+    """
+
+    def __enter__(self) -> Reporter:
+        """A reporter is a context: a live display starts and stops with it."""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def step(self, name: str, detail: str = "") -> None:
+        """A step starts: check, align, fuse, finish."""
+
+    def progress(self, step: str, done: int, total: int, label: str = "") -> None:
+        """Progress inside a step, parsed from the tool's own output."""
+
+    def attempt(self, attempt: Attempt, total: int) -> None:
+        """An alignment attempt starts (attempt.added/why say what changed)."""
+
+    def attempt_failed(self, attempt: Attempt) -> None:
+        """An alignment attempt failed with attempt.diagnosis."""
+
+    def command(self, argv: Sequence[str]) -> None:
+        """A tool is about to run with this argv."""
+
+    def tool_line(self, tool: str, stream: str, line: str) -> None:
+        """One line of a tool's output (shown with --verbose)."""
+
+    def note(self, text: str) -> None:
+        """Something worth telling the user (order used, warnings)."""
+
+
+class EventReporter(Reporter):
+    """Tells the caller's :class:`Reporter` and the typed event sink alike.
+
+    The pipeline talks to this one object; every call becomes one event of
+    :mod:`focuswrap.events` for ``on_event`` (and the old Reporter call, for the
+    interfaces that still take one).
+    """
+
+    def __init__(self, inner: Reporter, sink: events.EventSink | None) -> None:
+        self.inner = inner
+        self.sink = sink
+        self.warnings: list[str] = []
+
+    def _emit(self, event: events.Event) -> None:
+        if self.sink is not None:
+            self.sink(event)
+
+    def step(self, name: str, detail: str = "", title: str = "") -> None:
+        self.inner.step(name, detail)
+        index = events.STEPS.index(name) + 1 if name in events.STEPS else 0
+        self._emit(events.StepStarted(name, index, len(events.STEPS), title or detail, detail))
+
+    def step_finished(self, name: str, seconds: float) -> None:
+        self._emit(events.StepFinished(name, round(seconds, 3)))
+
+    def progress(self, step: str, done: int, total: int, label: str = "") -> None:
+        self.inner.progress(step, done, total, label)
+        self._emit(events.StepProgress(step, done, total, label))
+
+    def attempt(self, attempt: Attempt, total: int) -> None:
+        self.inner.attempt(attempt, total)
+        self._emit(events.AttemptStarted(attempt.number, total, attempt.added, attempt.why))
+
+    def attempt_failed(self, attempt: Attempt) -> None:
+        self.inner.attempt_failed(attempt)
+        d = attempt.diagnosis
+        self._emit(
+            events.AttemptFailed(
+                attempt.number, d.id if d else "unknown", d.explanation if d else "", attempt.next_change
+            )
+        )
+
+    def command(self, argv: Sequence[str]) -> None:
+        self.inner.command(argv)
+        self._emit(events.ToolCommand(tool_name(argv), tuple(argv)))
+
+    def tool_line(self, tool: str, stream: str, line: str) -> None:
+        self.inner.tool_line(tool, stream, line)
+        self._emit(events.ToolOutput(tool, stream, line))
+
+    def note(self, text: str) -> None:
+        self.inner.note(text)
+        self._emit(events.Notice(text, "info"))
+
+    def warn(self, text: str) -> None:
+        """A warning: shown like a note, and listed in the result."""
+        self.inner.note(text)
+        self.warnings.append(text)
+        self._emit(events.Notice(text, "warning"))
+
+
+def tool_name(argv: Sequence[str]) -> str:
+    """Which Hugin tool an argv runs (its program may be a Flatpak launcher)."""
+    names = (align.NAME, nona.NAME, enfuse.NAME)
+    for arg in argv:
+        base = os.path.basename(arg).removesuffix(".exe")
+        for name in names:
+            if base == name or arg.endswith(f"--command={name}"):
+                return name
+    return os.path.basename(argv[0]) if argv else ""
+
+
+@dataclass
+class Attempt:
+    """One run of align_image_stack with the ladder rungs applied so far."""
+
+    number: int
+    options: AlignOptions
+    added: str = ""  # flags this attempt added, e.g. "-i"
+    why: str = ""
+    diagnosis: diagnose.Diagnosis | None = None
+    seconds: float = 0.0
+    #: What the next attempt changes, in words, once this one failed ("" when none follows).
+    next_change: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.diagnosis is not None and self.diagnosis.id == "ok"
+
+
+@dataclass
+class StackRequest:
+    """Everything ``focuswrap stack`` was asked to do."""
+
+    inputs: Sequence[Path]
+    preset: NamedPreset
+    output: Path | None = None
+    force: bool = False
+    keep_temp: bool = False
+    keep_order: bool = False
+    retry: bool = True
+    max_attempts: int | None = None
+    timeout: float = 1800.0
+    verbose_tools: bool = True  # pass -v to align_image_stack (its progress lines)
+    use_cache: bool = (
+        False  # (the CLI turns it on) reuse aligned frames from an earlier run with the same photos and align options
+    )
+    cache_max_bytes: int = 2048 * 1024 * 1024
+    map_output: Path | None = None  # --map: write the contribution map here
+
+
+@dataclass
+class StackResult:
+    output: Path
+    size: int
+    preset: str
+    inputs: list[Path]
+    attempts: list[Attempt]
+    seconds: dict[str, float] = field(default_factory=dict)
+    sharpness: object | None = None  # sharpness.SharpnessReport
+    work_folder: Path | None = None  # kept with --keep-temp
+    cached: bool = False  # aligned frames came from the cache (no alignment ran)
+    map_output: Path | None = None
+    #: (left, top, right, bottom) of the first photo's pixels (as stored, before
+    #: EXIF orientation) that the result covers, when -C cropped; else None.
+    crop: tuple[int, int, int, int] | None = None
+    #: The result's size as shown (after EXIF orientation), when cropped.
+    crop_size: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The exact commands a stack would run (for --dry-run)."""
+
+    inputs: list[Path]
+    output: Path
+    align_argv: list[str]
+    fuse_argv: list[str]
+    remap_argvs: list[list[str]] = field(default_factory=list)  # nona, when the preset remaps with it
+    remap_env: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what depends on the project align_image_stack writes
+
+    def shell_lines(self) -> list[str]:
+        # nona's parts run side by side; typed one after the other they give the same frames.
+        prefix = "".join(f"{k}={shlex.quote(v)} " for k, v in self.remap_env.items())
+        return [
+            shlex.join(self.align_argv),
+            *(prefix + shlex.join(c) for c in self.remap_argvs),
+            shlex.join(self.fuse_argv),
+        ]
+
+
+def plural(n: int, word: str) -> str:
+    """ "1 photo", "3 photos"."""
+    return f"{n} {word}{'s' if n != 1 else ''}"
+
+
+#: Below this gain the result is not sharper than the sharpest photo: a little below 1
+#: is measurement noise (the inputs are measured from the JPEG, the result from
+#: enfuse's TIFF); clearly below means the stack went wrong.
+LOW_GAIN = 0.97
+LOW_GAIN_WARNING = (
+    "the result is not sharper than the sharpest photo; the frames may not have aligned well (try --preset handheld)."
+)
+
+
+def result_warnings(result: StackResult) -> list[str]:
+    """Warnings about a finished result (shown after it, listed in StackFinished)."""
+    sharp = result.sharpness
+    gain = getattr(sharp, "gain", None)
+    return [LOW_GAIN_WARNING] if gain is not None and gain < LOW_GAIN else []
+
+
+def attempt_dict(a: Attempt) -> dict[str, object]:
+    """One attempt as plain JSON (the shape docs/json.md documents)."""
+    return {
+        "number": a.number,
+        "flags": " ".join(align.option_flags(a.options)),
+        "added": a.added,
+        "why": a.why,
+        "diagnosis": a.diagnosis.id if a.diagnosis else None,
+        "seconds": round(a.seconds, 3),
+    }
+
+
+def sharpness_dict(sharp: object) -> dict[str, object] | None:
+    """The sharpness report as plain JSON (JSON has no Infinity: an infinite gain is null)."""
+
+    if sharp is None:
+        return None
+    gain = sharp.gain  # type: ignore[attr-defined]
+    return {
+        "result": round(sharp.result, 3),  # type: ignore[attr-defined]
+        "sharpest_input": sharp.sharpest_name,  # type: ignore[attr-defined]
+        "sharpest_input_value": round(sharp.sharpest, 3),  # type: ignore[attr-defined]
+        "gain": round(gain, 3) if math.isfinite(gain) else None,
+    }
+
+
+def finished_event(result: StackResult, warnings: Sequence[str] = ()) -> events.StackFinished:
+    """The StackFinished event of a result."""
+    return events.StackFinished(
+        output=str(result.output),
+        size=result.size,
+        preset=result.preset,
+        inputs=tuple(str(p) for p in result.inputs),
+        seconds={k: round(v, 3) for k, v in result.seconds.items()},
+        sharpness=sharpness_dict(result.sharpness),
+        cached=result.cached,
+        map_output=str(result.map_output) if result.map_output else None,
+        crop=tuple(result.crop) if result.crop else None,
+        warnings=(*warnings, *result_warnings(result)),
+        crop_size=tuple(result.crop_size) if result.crop_size else None,
+        work_folder=str(result.work_folder) if result.work_folder else None,
+        attempts=tuple(attempt_dict(a) for a in result.attempts),
+    )
+
+
+def failed_event(exc: FocuswrapError | Interrupted) -> events.StackFailed:
+    """The StackFailed event of a failure: message, exit code, advice, attempts, the tool's output."""
+    attempts = getattr(exc, "attempts", None) or []
+    return events.StackFailed(
+        message=exc.message,
+        exit_code=int(exc.exit_code),
+        hint=exc.hint or "",
+        attempts=tuple(attempt_dict(a) for a in attempts if isinstance(a, Attempt)),
+        tool_output=exc.details() if isinstance(exc, ToolFailed) else "",
+    )
