@@ -22,7 +22,6 @@ import logging
 import ntpath
 import os
 import posixpath
-import re
 import shlex
 import shutil
 import sys
@@ -31,7 +30,10 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from focuswrap.errors import MissingToolError, ToolTimeout, ToolTooOldError
-from focuswrap.proc import run
+from focuswrap.hugin import align as align_tool
+from focuswrap.hugin import enfuse as enfuse_tool
+from focuswrap.hugin.base import version_tuple
+from focuswrap.proc import run, stop_all
 
 log = logging.getLogger("focuswrap.discovery")
 
@@ -40,9 +42,7 @@ ENFUSE = "enfuse"
 TOOL_NAMES = (ALIGN, ENFUSE)
 HUGIN_DIR_ENV = "FOCUSWRAP_HUGIN_DIR"
 FLATPAK_APP = "net.sourceforge.Hugin"
-#: enfuse 4.1 removed the old camel-case option names, so we pass only the
-#: new ones, which enfuse 3.x does not know.
-MIN_ENFUSE = (4, 0)
+MIN_ENFUSE = enfuse_tool.MIN_VERSION
 PROBE_TIMEOUT = 10.0
 #: How to un-choose each explicit folder, for the error message.
 _SETTING = {"--hugin-dir": "--hugin-dir", HUGIN_DIR_ENV: HUGIN_DIR_ENV, "config.toml": "hugin_dir from config.toml"}
@@ -245,28 +245,11 @@ def locate(
     raise MissingToolError(_missing_message(name, places, plat))
 
 
-#: ``align_image_stack -h`` says, on its second line (stdout in 2022.0.0, stderr in older builds):
-#:   align_image_stack version 2022.0.0.a0962865f932
-_ALIGN_VERSION = re.compile(r"\bversion\s+(\d[\w.+-]*)", re.IGNORECASE)
-#: ``enfuse -V`` starts with "enfuse 4.2"; older ones say "enfuse 4.1.4", "enfuse 4.0-753b534c819d", "enfuse 3.2".
-_ENFUSE_VERSION = re.compile(r"^\s*enfuse(?:\.exe)?\s+(\d[\w.+-]*)", re.IGNORECASE | re.MULTILINE)
-
-
-def parse_align_version(text: str) -> str | None:
-    """The version in ``align_image_stack -h`` output, e.g. "2022.0.0.a0962865f932", or None."""
-    m = _ALIGN_VERSION.search(text)
-    return m.group(1).rstrip(".") if m else None
-
-
-def parse_enfuse_version(text: str) -> str | None:
-    """The version in ``enfuse -V`` output, e.g. "4.2" or "4.0-753b534c819d", or None."""
-    m = _ENFUSE_VERSION.search(text)
-    return m.group(1).rstrip(".") if m else None
-
-
-def _version_tuple(version: str) -> tuple[int, int]:
-    m = re.match(r"(\d+)(?:\.(\d+))?", version)
-    return (int(m.group(1)), int(m.group(2) or 0)) if m else (0, 0)
+# Each tool module knows how to ask its tool's version and the oldest that works.
+parse_align_version = align_tool.parse_version
+parse_enfuse_version = enfuse_tool.parse_version
+_version_tuple = version_tuple
+_TOOL_MODULES = {ALIGN: align_tool, ENFUSE: enfuse_tool}
 
 
 def probe_version(tool: Tool, *, timeout: float = PROBE_TIMEOUT) -> Tool:
@@ -275,7 +258,8 @@ def probe_version(tool: Tool, *, timeout: float = PROBE_TIMEOUT) -> Tool:
     An unreadable version gives ``"unknown"`` rather than a failure; an enfuse
     older than 4.0 raises :class:`ToolTooOldError`.
     """
-    flag = "-h" if tool.name == ALIGN else "-V"
+    module = _TOOL_MODULES[tool.name]
+    flag = module.VERSION_FLAG
     try:
         done = run([*tool.command, flag], timeout=timeout)
     except ToolTimeout:
@@ -284,14 +268,18 @@ def probe_version(tool: Tool, *, timeout: float = PROBE_TIMEOUT) -> Tool:
         return replace(tool, version="unknown")
     # The exit code is ignored: some align_image_stack builds exit 1 after -h.
     text = done.stdout + "\n" + done.stderr
-    version = (parse_align_version if tool.name == ALIGN else parse_enfuse_version)(text)
+    version = module.parse_version(text)
     if version is None:
         log.debug("no version in the output of %s %s", shlex.join(tool.command), flag)
         return replace(tool, version="unknown")
-    if tool.name == ENFUSE and _version_tuple(version) < MIN_ENFUSE:
+    minimum = module.MIN_VERSION
+    if minimum is not None and version_tuple(version) < minimum:
+        need = ".".join(map(str, minimum))
         raise ToolTooOldError(
-            f"enfuse {version} ({shlex.join(tool.command)}, from {tool.source}) is too old, need 4.0 or newer.\n"
-            "Install a newer one, or point --hugin-dir at a folder holding enfuse 4.0 or newer.\n" + install_advice()
+            f"{tool.name} {version} ({shlex.join(tool.command)}, from {tool.source}) is too old, "
+            f"need {need} or newer.\n"
+            f"Install a newer one, or point --hugin-dir at a folder holding {tool.name} {need} or newer.\n"
+            + install_advice()
         )
     return replace(tool, version=version)
 
@@ -311,9 +299,17 @@ def find_tools(
         # Both probes at once: each is a process start (about 10 ms), paid before every stack.
         from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(max_workers=2) as pool:
+        pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="focuswrap-probe")
+        try:
             probes = [pool.submit(probe_version, t, timeout=timeout) for t in (align, enfuse)]
-        align, enfuse = (p.result() for p in probes)
+            align, enfuse = (p.result() for p in probes)
+        except BaseException:
+            # Ctrl-C (or a failure) while a probe runs: stop the probes now rather
+            # than wait for a hanging tool's whole timeout on the worker thread.
+            stop_all()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
     return Tools(align=align, enfuse=enfuse)
 
 

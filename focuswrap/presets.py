@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Literal, Optional
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     ValidationError,
@@ -30,120 +29,12 @@ from focuswrap.errors import BadInputError, ConfigError
 
 DEFAULT_PRESET = "miniature"
 
-# Options focuswrap itself manages; an extra-arguments list may not set them,
-# or it would fight with the output paths, the retry ladder or the report.
-_ALIGN_MANAGED = {"-a", "-p", "-o", "-h", "-v", "--use-given-order"}
-_FUSE_MANAGED = {"-o", "--output", "-h", "--help", "-V", "--version", "--save-masks", "--load-masks"}
+# Each tool's options model lives in its own module (presets import them, never the reverse).
+from focuswrap.hugin.align import AlignOptions  # noqa: E402
+from focuswrap.hugin.base import Strict as _Strict  # noqa: E402
+from focuswrap.hugin.enfuse import FuseOptions, GrayProjector  # noqa: E402
 
-
-def _check_extra_args(args: list[str], managed: set[str]) -> list[str]:
-    """Extra arguments are a list of single tokens, options first, never a shell string."""
-    for token in args:
-        # "-c 500" in one token reaches the tool as one argument, which it misreads.
-        if not token or any(ch.isspace() for ch in token) or "\0" in token:
-            raise ValueError(
-                f"{token!r} is not a single argument (no spaces or newlines; split it into separate tokens)"
-            )
-        if token == "--":
-            raise ValueError("'--' would turn the options focuswrap adds after it into file names")
-        name = token.split("=", 1)[0]
-        # getopt also reads "-oFILE" as "-o FILE" and "--out" as "--output" (an unambiguous abbreviation).
-        taken = [
-            m
-            for m in managed
-            if name == m
-            or (len(m) == 2 and not name.startswith("--") and name.startswith(m))
-            or (m.startswith("--") and len(name) > 2 and m.startswith(name))
-        ]
-        if taken:
-            raise ValueError(f"{token!r} sets {min(taken)}, which focuswrap sets itself; it cannot be given here")
-    if args and not args[0].startswith("-"):
-        raise ValueError(f"must start with an option (a token beginning with '-'), not {args[0]!r}")
-    return args
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class AlignOptions(_Strict):
-    """What ``align_image_stack`` gets (see ``align_image_stack -h``)."""
-
-    optimize_fov: bool = Field(True, description="-m: optimise field of view (focus breathing changes magnification).")
-    fisheye: bool = Field(False, description="-e: assume full-frame fisheye input.")
-    center_shift: bool = Field(False, description="-i: optimise image centre shift (handheld shots).")
-    correlation: float | None = Field(
-        None, gt=0, le=1, description="--corr: control point correlation threshold (Hugin's default 0.9)."
-    )
-    control_points: int | None = Field(
-        None, ge=1, le=10000, description="-c: control points per grid cell (Hugin's default 8)."
-    )
-    grid: int | None = Field(None, ge=1, le=50, description="-g: grid size for control points (Hugin's default 5).")
-    scale: int | None = Field(
-        None, ge=0, le=8, description="-s: scale images down by 2^s for control points (Hugin's default 1)."
-    )
-    max_error: float | None = Field(
-        None,
-        gt=0,
-        le=1000,
-        description="-t: drop control points with more error than this, in pixels (Hugin's default 3).",
-    )
-    crop: bool = Field(False, description="-C: crop to the area covered by all images.")
-    align_to_first: bool = Field(
-        False, description="--align-to-first: align every image to the first, not to its neighbour."
-    )
-    use_given_order: bool = Field(
-        True, description="--use-given-order: keep focuswrap's frame order (Hugin sorts by exposure otherwise)."
-    )
-    remap: Literal["align_image_stack", "nona"] = Field(
-        "align_image_stack",
-        description="Who writes the aligned frames: align_image_stack itself (-a), or Hugin's nona from the project file (same pixels, uncompressed, faster).",
-    )
-    extra_args: list[str] = Field(
-        default_factory=list, description="Further align_image_stack options, one token each."
-    )
-
-    @field_validator("extra_args")
-    @classmethod
-    def _extra(cls, v: list[str]) -> list[str]:
-        return _check_extra_args(v, _ALIGN_MANAGED)
-
-
-GrayProjector = Literal["average", "l-star", "lightness", "luminance", "value", "anti-value"]
-
-
-class FuseOptions(_Strict):
-    """What ``enfuse`` gets (see ``enfuse --help``)."""
-
-    exposure_weight: float = Field(0.0, ge=0, le=1, description="--exposure-weight")
-    saturation_weight: float = Field(0.0, ge=0, le=1, description="--saturation-weight")
-    contrast_weight: float = Field(1.0, ge=0, le=1, description="--contrast-weight")
-    entropy_weight: float = Field(0.0, ge=0, le=1, description="--entropy-weight (left out when 0, enfuse's default)")
-    hard_mask: bool = Field(
-        True, description="--hard-mask: take each pixel from the single sharpest frame (essential for focus stacks)."
-    )
-    gray_projector: GrayProjector = Field("luminance", description="--gray-projector")
-    contrast_window_size: int = Field(
-        15, ge=3, le=101, description="--contrast-window-size: bigger is smoother but slower."
-    )
-    contrast_edge_scale: float | None = Field(
-        None,
-        ge=0,
-        le=10,
-        description="--contrast-edge-scale: >0 uses Laplacian-of-Gaussian edge detection (fewer halos).",
-    )
-    contrast_min_curvature: str | None = Field(
-        None,
-        pattern=r"^-?\d+(\.\d+)?%?$",
-        description="--contrast-min-curvature, a number or a percentage such as '0.5%'.",
-    )
-    levels: int | None = Field(None, ge=1, le=29, description="--levels: pyramid levels (enfuse picks when unset).")
-    extra_args: list[str] = Field(default_factory=list, description="Further enfuse options, one token each.")
-
-    @field_validator("extra_args")
-    @classmethod
-    def _extra(cls, v: list[str]) -> list[str]:
-        return _check_extra_args(v, _FUSE_MANAGED)
+__all__ = ["AlignOptions", "FuseOptions", "GrayProjector", "NamedPreset", "Preset", "Rung"]
 
 
 # The changes a ladder rung may make: any align option, every field optional.
@@ -168,7 +59,7 @@ class Rung(_Strict):
 
     def flags(self) -> str:
         """The rung's changes as the flags a person would type."""
-        from focuswrap.hugin.align import option_flags  # local: keeps presets importable on its own
+        from focuswrap.hugin.align import option_flags
 
         before = AlignOptions()
         after = AlignOptions.model_validate({**before.model_dump(), **self.changes()})

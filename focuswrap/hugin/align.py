@@ -10,12 +10,78 @@ import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
-from focuswrap.presets import AlignOptions
+from pydantic import Field, field_validator
+
+from focuswrap.hugin.base import Strict, check_extra_args
 
 NAME = "align_image_stack"
 #: The prefix of the aligned frames inside the work folder.
 PREFIX = "aligned_"
+
+
+#: The flag that makes it print its version (with its usage; some builds exit 1 after it).
+VERSION_FLAG = "-h"
+#: Every align_image_stack that takes the options focuswrap passes: no minimum.
+MIN_VERSION: tuple[int, int] | None = None
+#: ``align_image_stack -h`` says, on its second line (stdout in 2022.0.0, stderr in older builds):
+#:   align_image_stack version 2022.0.0.a0962865f932
+_VERSION = re.compile(r"\bversion\s+(\d[\w.+-]*)", re.IGNORECASE)
+
+
+def parse_version(text: str) -> str | None:
+    """The version in ``align_image_stack -h`` output, e.g. "2022.0.0.a0962865f932", or None."""
+    m = _VERSION.search(text)
+    return m.group(1).rstrip(".") if m else None
+
+
+# Options focuswrap itself manages; an extra-arguments list may not set them,
+# or it would fight with the output paths, the retry ladder or the report.
+MANAGED = {"-a", "-p", "-o", "-h", "-v", "--use-given-order"}
+
+
+class AlignOptions(Strict):
+    """What ``align_image_stack`` gets (see ``align_image_stack -h``)."""
+
+    optimize_fov: bool = Field(True, description="-m: optimise field of view (focus breathing changes magnification).")
+    fisheye: bool = Field(False, description="-e: assume full-frame fisheye input.")
+    center_shift: bool = Field(False, description="-i: optimise image centre shift (handheld shots).")
+    correlation: float | None = Field(
+        None, gt=0, le=1, description="--corr: control point correlation threshold (Hugin's default 0.9)."
+    )
+    control_points: int | None = Field(
+        None, ge=1, le=10000, description="-c: control points per grid cell (Hugin's default 8)."
+    )
+    grid: int | None = Field(None, ge=1, le=50, description="-g: grid size for control points (Hugin's default 5).")
+    scale: int | None = Field(
+        None, ge=0, le=8, description="-s: scale images down by 2^s for control points (Hugin's default 1)."
+    )
+    max_error: float | None = Field(
+        None,
+        gt=0,
+        le=1000,
+        description="-t: drop control points with more error than this, in pixels (Hugin's default 3).",
+    )
+    crop: bool = Field(False, description="-C: crop to the area covered by all images.")
+    align_to_first: bool = Field(
+        False, description="--align-to-first: align every image to the first, not to its neighbour."
+    )
+    use_given_order: bool = Field(
+        True, description="--use-given-order: keep focuswrap's frame order (Hugin sorts by exposure otherwise)."
+    )
+    remap: Literal["align_image_stack", "nona"] = Field(
+        "align_image_stack",
+        description="Who writes the aligned frames: align_image_stack itself (-a), or Hugin's nona from the project file (same pixels, uncompressed, faster).",
+    )
+    extra_args: list[str] = Field(
+        default_factory=list, description="Further align_image_stack options, one token each."
+    )
+
+    @field_validator("extra_args")
+    @classmethod
+    def _extra(cls, v: list[str]) -> list[str]:
+        return check_extra_args(v, MANAGED)
 
 
 def _num(x: float) -> str:

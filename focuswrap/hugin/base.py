@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
 
 
 def command_of(command: Sequence[str]) -> list[str]:
@@ -35,3 +38,41 @@ def check_written(files: Sequence[Path], size: tuple[int, int] | None) -> str | 
                 if im.size != size:
                     return f"{f.name} is {im.size[0]}x{im.size[1]}, expected {size[0]}x{size[1]}"
     return None
+
+
+class Strict(BaseModel):
+    """A preset section: unknown keys refused, frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def check_extra_args(args: list[str], managed: set[str]) -> list[str]:
+    """Extra arguments are a list of single tokens, options first, never a shell string."""
+    for token in args:
+        # "-c 500" in one token reaches the tool as one argument, which it misreads.
+        if not token or any(ch.isspace() for ch in token) or "\0" in token:
+            raise ValueError(
+                f"{token!r} is not a single argument (no spaces or newlines; split it into separate tokens)"
+            )
+        if token == "--":
+            raise ValueError("'--' would turn the options focuswrap adds after it into file names")
+        name = token.split("=", 1)[0]
+        # getopt also reads "-oFILE" as "-o FILE" and "--out" as "--output" (an unambiguous abbreviation).
+        taken = [
+            m
+            for m in managed
+            if name == m
+            or (len(m) == 2 and not name.startswith("--") and name.startswith(m))
+            or (m.startswith("--") and len(name) > 2 and m.startswith(name))
+        ]
+        if taken:
+            raise ValueError(f"{token!r} sets {min(taken)}, which focuswrap sets itself; it cannot be given here")
+    if args and not args[0].startswith("-"):
+        raise ValueError(f"must start with an option (a token beginning with '-'), not {args[0]!r}")
+    return args
+
+
+def version_tuple(version: str) -> tuple[int, int]:
+    """(major, minor) of a version string such as "4.0-753b534c819d"; (0, 0) when it has none."""
+    m = re.match(r"(\d+)(?:\.(\d+))?", version)
+    return (int(m.group(1)), int(m.group(2) or 0)) if m else (0, 0)

@@ -10,12 +10,71 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
+from typing import Literal
 
-from focuswrap.presets import FuseOptions
+from pydantic import Field, field_validator
+
+from focuswrap.hugin.base import Strict, check_extra_args
 
 NAME = "enfuse"
 #: Name of the fused TIFF inside the work folder.
 FUSED = "fused.tif"
+
+
+#: The flag that makes it print its version.
+VERSION_FLAG = "-V"
+#: enfuse 4.1 removed the old camel-case option names, so we pass only the
+#: new ones, which enfuse 3.x does not know.
+MIN_VERSION: tuple[int, int] | None = (4, 0)
+#: ``enfuse -V`` starts with "enfuse 4.2"; older ones say "enfuse 4.1.4", "enfuse 4.0-753b534c819d", "enfuse 3.2".
+_VERSION = re.compile(r"^\s*enfuse(?:\.exe)?\s+(\d[\w.+-]*)", re.IGNORECASE | re.MULTILINE)
+
+
+def parse_version(text: str) -> str | None:
+    """The version in ``enfuse -V`` output, e.g. "4.2" or "4.0-753b534c819d", or None."""
+    m = _VERSION.search(text)
+    return m.group(1).rstrip(".") if m else None
+
+
+# Options focuswrap itself manages (see align.MANAGED).
+MANAGED = {"-o", "--output", "-h", "--help", "-V", "--version", "--save-masks", "--load-masks"}
+
+
+GrayProjector = Literal["average", "l-star", "lightness", "luminance", "value", "anti-value"]
+
+
+class FuseOptions(Strict):
+    """What ``enfuse`` gets (see ``enfuse --help``)."""
+
+    exposure_weight: float = Field(0.0, ge=0, le=1, description="--exposure-weight")
+    saturation_weight: float = Field(0.0, ge=0, le=1, description="--saturation-weight")
+    contrast_weight: float = Field(1.0, ge=0, le=1, description="--contrast-weight")
+    entropy_weight: float = Field(0.0, ge=0, le=1, description="--entropy-weight (left out when 0, enfuse's default)")
+    hard_mask: bool = Field(
+        True, description="--hard-mask: take each pixel from the single sharpest frame (essential for focus stacks)."
+    )
+    gray_projector: GrayProjector = Field("luminance", description="--gray-projector")
+    contrast_window_size: int = Field(
+        15, ge=3, le=101, description="--contrast-window-size: bigger is smoother but slower."
+    )
+    contrast_edge_scale: float | None = Field(
+        None,
+        ge=0,
+        le=10,
+        description="--contrast-edge-scale: >0 uses Laplacian-of-Gaussian edge detection (fewer halos).",
+    )
+    contrast_min_curvature: str | None = Field(
+        None,
+        pattern=r"^-?\d+(\.\d+)?%?$",
+        description="--contrast-min-curvature, a number or a percentage such as '0.5%'.",
+    )
+    levels: int | None = Field(None, ge=1, le=29, description="--levels: pyramid levels (enfuse picks when unset).")
+    extra_args: list[str] = Field(default_factory=list, description="Further enfuse options, one token each.")
+
+    @field_validator("extra_args")
+    @classmethod
+    def _extra(cls, v: list[str]) -> list[str]:
+        return check_extra_args(v, MANAGED)
 
 
 def _num(x: float) -> str:
