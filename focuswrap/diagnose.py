@@ -1,7 +1,8 @@
 """What went wrong in a run of ``align_image_stack`` or ``enfuse``, from its exit code and output.
 
 :func:`classify` is pure: it reads the exit code, stdout and stderr and
-returns a :class:`Diagnosis`.  The work is done by :data:`RULES`, an ordered
+returns a :class:`Diagnosis`.  The work is done by each tool's ``RULES`` (in its
+:mod:`focuswrap.hugin` module), an ordered
 table of (tool, pattern, diagnosis id), most specific first, each rule with a
 real line the tool printed (pipx's ``analyze_pip_output`` is the model).  The
 examples are data rather than comments so that a test can check each one
@@ -37,6 +38,7 @@ from __future__ import annotations
 import itertools
 import re
 import signal
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 ALIGN = "align_image_stack"
@@ -276,189 +278,10 @@ class Rule:
     evidence: re.Pattern[str] | None = None
 
 
-def _re(pattern: str) -> re.Pattern[str]:
+def compile_pattern(pattern: str) -> re.Pattern[str]:
+    """A rule's pattern (the tool modules write their tables with it)."""
     return re.compile(pattern)
 
-
-# Most specific first: the first rule that matches any line wins.  Where one
-# run prints several messages, the order decides, for these reasons:
-# - option errors, too few photos, sizes and files stop a tool before it does
-#   anything else, so they come first;
-# - enfuse reports an unknown extension as "error opening output file" and
-#   then "did not find a matching codec": unknown-output-format before
-#   output-not-writable;
-# - a write failure ends in "Unable to open file '<output>'", the same words
-#   as a missing input: output-not-writable before missing-file;
-# - a damaged photo can leave too little detail and end in "No Feature
-#   Points": damaged-image before the alignment failures, because re-copying
-#   the file helps and the ladder does not;
-# - "After control points pruning ..." is align_image_stack's own last word
-#   and follows libpano13's "No Feature Points" (and its "Bad params"): with
-#   -m it wins, because it names the fix (-t, or drop -m) and ladder rungs are
-#   tied to it;
-# - "No Feature Points" explains the "Bad params" / "An error occurred during
-#   optimization." that always follow it: no-feature-points before
-#   optimization-error, which is left for the optimiser's other complaints.
-RULES: tuple[Rule, ...] = (
-    # --- options
-    Rule(
-        ALIGN,
-        _re(
-            r"^\S*align_image_stack: (?:Invalid parameter: |unrecognized option |invalid option -- "
-            r"|option (?:'\S+' )?requires an argument|Please specify at least one of the -p, -o or -a options)"
-        ),
-        "bad-arguments",
-        example="align_image_stack: Invalid parameter: number of grid cells (-g) should be between 1 and 50",
-        # also getopt's "align_image_stack: unrecognized option '--bogus'",
-        # "align_image_stack: option '--corr' requires an argument", "... invalid option -- 'Q'"
-    ),
-    Rule(
-        ENFUSE,
-        _re(
-            r"^enfuse: (?:unknown (?:long )?option|option \S+ requires an argument|unrecognized |"
-            r"illegal numeric format|invalid integer|number is garbage|"
-            r"unknown (?:grayscale projector|selector algorithm|built-in exposure weight function|output depth)|"
-            r"error while processing command line options|cannot reliably parse command line)"
-        ),
-        "bad-arguments",
-        example='enfuse: unknown long option "--bogus"',
-        # the other alternatives are messages of the enfuse 4.2 binary, e.g.
-        # 'enfuse: number is garbage; maybe the option before "abc" needs an argument'
-    ),
-    # --- too few photos
-    Rule(
-        ALIGN,
-        _re(r"At least two files need to be specified"),
-        "too-few-images",
-        example="align_image_stack: At least two files need to be specified",
-    ),
-    Rule(
-        ENFUSE,
-        _re(r"^enfuse: (?:no input files specified|no input images given|warning: only one input image given)"),
-        "too-few-images",
-        # enfuse 4.2 exits 0 here and copies the photo: not a fused stack.
-        example="enfuse: warning: only one input image given;",
-        # also: "enfuse: no input files specified" (exit 1)
-    ),
-    # --- photos that do not fit together
-    Rule(
-        ALIGN,
-        _re(r"^Images have different sizes\.|works only with images of the same size"),
-        "different-sizes",
-        example="Images have different sizes.",
-        evidence=_re(r"^Images have different sizes\.|has \(\d+x\d+\) pixel|works only with images of the same size"),
-    ),
-    # (enfuse 4.2 fuses photos of different sizes without a word and exits 0.)
-    # --- output
-    Rule(
-        ENFUSE,
-        _re(r"did not find a matching codec for the given file extension"),
-        "unknown-output-format",
-        example="did not find a matching codec for the given file extension",
-        evidence=_re(r'error opening output file "(?P<path>[^"]*)"|did not find a matching codec'),
-    ),
-    Rule(
-        ALIGN,
-        # align_image_stack still exits 0 and prints "Written aligned images ...".
-        _re(r"^TIFFOpen: (?P<path>.+?): [^:]+\.?$"),
-        "output-not-writable",
-        example="TIFFOpen: /tmp/w/missing-folder/aligned_0000.tif: No such file or directory.",
-        # also "...: Not a directory." when the folder is a file; root ignores chmod.
-    ),
-    Rule(
-        ENFUSE,
-        _re(r'^enfuse: error opening output file "(?P<path>[^"]*)"'),
-        "output-not-writable",
-        example='enfuse: error opening output file "/tmp/w/missing-folder/fused.tif";',
-        evidence=_re(r'^enfuse: error opening output file "(?P<path>[^"]*)"|^Unable to open file'),
-    ),
-    Rule(
-        ANY,
-        # Both tools then abort (SIGABRT) on an uncaught TIFFCompressionException.
-        _re(r"Write error at scanline"),
-        "disk-full",
-        example="TIFFAppendToStrip: Write error at scanline 0.",
-        # enfuse: "enfuse: error: Write error at scanline 0" (plus garbage bytes)
-        evidence=_re(r"Write error at scanline|^terminate called after throwing"),
-    ),
-    # --- input photos
-    Rule(
-        ALIGN,
-        _re(r"^Unable to open file '(?P<path>[^']*)'"),
-        "missing-file",
-        # The first photo: vigra's exception text.  (A missing *second* photo is
-        # reported as "Could not decode image", below: the words cannot tell.)
-        example="Unable to open file '/tmp/w/missing.tif'.",
-    ),
-    Rule(
-        ENFUSE,
-        _re(r'^enfuse: failed to open "(?P<path>[^"]*)"'),
-        "missing-file",
-        example='enfuse: failed to open "/tmp/w/missing.tif": No such file or directory',
-    ),
-    Rule(
-        ALIGN,
-        _re(
-            r"^Could not decode image: (?P<path>.*?)(?:Unsupported image file format)?$"
-            r"|did not find a matching file type"
-            r"|ERROR: images with several alpha channels are not supported"
-            r"|ERROR: unsupported pixel type"
-        ),
-        "unreadable-image",
-        example="Could not decode image: /tmp/w/not-an-image.jpgUnsupported image file format",
-        # also "did not find a matching file type." when it is the first photo
-    ),
-    Rule(
-        ENFUSE,
-        _re(r'^enfuse: (?:cannot process|cannot load image) "(?P<path>[^"]*)"'),
-        "unreadable-image",
-        example='enfuse: cannot process "/tmp/w/not-an-image.jpg"; not recognized as an image',
-    ),
-    Rule(
-        ANY,
-        # libjpeg's "Corrupt JPEG data: N extraneous bytes before marker" is
-        # left out on purpose: many good camera JPEGs print it.
-        _re(
-            r"Premature end of JPEG file|Corrupt JPEG data: premature end of data segment"
-            r"|Read error on (?:strip|tile)"
-        ),
-        "damaged-image",
-        example="TIFFFillStrip: Read error on strip 29; got 18446744073709536242 bytes, expected 7680.",
-        # also "Premature end of JPEG file" and enfuse's
-        # "enfuse: error: Read error on strip ..." (both tools exit 0)
-    ),
-    # --- alignment
-    Rule(
-        ALIGN,
-        _re(r"^After control points pruning reference images has no control"),
-        "no-control-points",
-        example="After control points pruning reference images has no control",
-        evidence=_re(
-            r"^After control points pruning|^points Optimizing field of view|"
-            r"^behaviour\. Increase error distance|^detection parameters or don't optimize HFOV"
-        ),
-    ),
-    Rule(
-        ALIGN,
-        _re(r"^No Feature Points$"),
-        "no-feature-points",
-        example="No Feature Points",
-        evidence=_re(r"^No Feature Points$|^An error occurred during optimization\.|^Ctrl points before pruning"),
-    ),
-    Rule(
-        ALIGN,
-        _re(r"^An error occurred during optimization\."),
-        "optimization-error",
-        example="An error occurred during optimization.",
-        # libpano13's reason comes first, e.g. "Field of View must be smaller
-        # than 180 degrees in rectilinear Images": quote it too.
-        evidence=_re(
-            r"^An error occurred during optimization\.|must be (?:positive|smaller than)|"
-            r"^No Parameters to optimize|^Unsupported (?:Image|Panorama) Format|"
-            r"^Invalid Image Number in Control Point|^No input images"
-        ),
-    ),
-)
 
 #: Exit codes that mean someone stopped the tool on purpose (no point retrying):
 #: POSIX signals as negative codes, and Windows' STATUS_CONTROL_C_EXIT.
@@ -469,15 +292,6 @@ _TAIL = 8
 _MAX_LINE = 240
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _SPACES = re.compile(r"\s{3,}")
-
-
-def _tool_name(tool: str) -> str:
-    name = re.split(r"[\\/]", tool)[-1].lower()  # a path from either system
-    if name.endswith(".exe"):
-        name = name[:-4]
-    if name not in TOOLS:
-        raise ValueError(f"unknown tool {tool!r}: expected one of {', '.join(TOOLS)}")
-    return name
 
 
 def _clean(line: str) -> str:
@@ -542,17 +356,19 @@ def _make(diag_id: str, evidence: str, *, retryable: bool | None = None, detail:
     return Diagnosis(diag_id, info.retryable if retryable is None else retryable, explanation, evidence)
 
 
-def classify(tool: str, returncode: int | None, stdout: str, stderr: str) -> Diagnosis:
-    """Say what a finished run of ``tool`` (align_image_stack or enfuse) means.
+def classify_with(
+    rules: Sequence[Rule], name: str, returncode: int | None, stdout: str, stderr: str, *, retry_unknown: bool
+) -> Diagnosis:
+    """Say what a finished run of the tool ``name`` means, by its own ``rules`` (see the module's docstring).
 
     ``returncode`` None means the run was stopped by a timeout.  Pure: reads
-    only its arguments.  Raises ValueError for a tool it does not know.
+    only its arguments.  ``retry_unknown``: whether another attempt may get
+    past a failure no rule explains, or a crash (a fallback ladder's tool).
     """
-    name = _tool_name(tool)
     lines = _lines(stdout, stderr)
     if returncode is None:
         return _make("timeout", _tail(lines))
-    for rule in RULES:
+    for rule in rules:
         if rule.tool not in (ANY, name):
             continue
         if any(rule.pattern.search(line) for line in lines):
@@ -560,13 +376,13 @@ def classify(tool: str, returncode: int | None, stdout: str, stderr: str) -> Dia
             return _make(rule.id, evidence, detail=path)
     sig = _crash_signal(returncode)
     if sig is not None:
-        retry = name == ALIGN and returncode not in _STOPPED
+        retry = retry_unknown and returncode not in _STOPPED
         return _make("crashed", _tail(lines), retryable=retry, detail=sig)
     if returncode == 0:
         return _make("ok", "")
     return Diagnosis(
         "unknown",
-        name == ALIGN,  # another align rung might get past what we do not understand
+        retry_unknown,
         f"{name} failed with exit code {returncode} and a message focuswrap does not recognise.",
         _tail(lines),
     )

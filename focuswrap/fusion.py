@@ -88,7 +88,7 @@ def run_fusion(
         raise FusionFailed(
             str(exc), argv=exc.argv, returncode=None, stdout=exc.stdout, stderr=exc.stderr, hint=exc.hint
         ) from None
-    diag = diagnose.classify(enfuse.NAME, done.returncode, done.stdout, done.stderr)
+    diag = enfuse.classify(done.returncode, done.stdout, done.stderr)
     if diag.id == "ok" and when_done is not None:
         when_done()
     if diag.id != "ok":

@@ -238,7 +238,7 @@ def run_alignment(
             # nona -v prints the same "saving" lines, so one progress count runs through both.
             progress = _AlignProgress(reporter, len(files) - 1, len(commands.written), names)
             done = proc.run(argv, cwd=work, timeout=request.timeout, on_line=progress)
-            diag = diagnose.classify(align.NAME, done.returncode, done.stdout, done.stderr)
+            diag = align.classify(done.returncode, done.stdout, done.stderr)
             current.seconds = done.seconds
             if diag.id == "ok" and commands.remap:
                 commands = _prepare_project(commands, make_commands)
@@ -256,7 +256,7 @@ def run_alignment(
                 if done.returncode != 0:
                     # nona reads and writes with the same libraries as align_image_stack's
                     # own remapping, so its failures read the same way.
-                    diag = diagnose.classify(align.NAME, done.returncode, done.stdout, done.stderr)
+                    diag = align.classify(done.returncode, done.stdout, done.stderr)
             if diag.id == "ok":
                 # align_image_stack can exit 0 without writing its files.
                 problem = check_written(commands.written, None)

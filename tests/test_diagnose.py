@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from focuswrap import diagnose
-from focuswrap.diagnose import ALIGN, ANY, DIAGNOSES, ENFUSE, RULES, Diagnosis, classify, final_advice
+from focuswrap.hugin.failures import ALIGN, ANY, DIAGNOSES, ENFUSE, RULES, Diagnosis, classify, final_advice
 
 TRANSCRIPTS = Path(__file__).parent / "transcripts"
 FIXTURES = sorted(TRANSCRIPTS.glob("*/*.json"))

@@ -14,7 +14,9 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from focuswrap.hugin.base import Strict, check_extra_args
+from focuswrap.diagnose import Diagnosis, Rule, classify_with
+from focuswrap.diagnose import compile_pattern as _re
+from focuswrap.hugin.base import SHARED_RULES, Strict, check_extra_args
 
 NAME = "align_image_stack"
 #: The prefix of the aligned frames inside the work folder.
@@ -171,3 +173,125 @@ def progress(line: str) -> tuple[str, str]:
     if m is not None:
         return "saved", os.path.basename(m.group("file"))
     return "", ""
+
+
+# Most specific first: the first rule that matches any line wins.  Where one
+# run prints several messages, the order decides, for these reasons:
+# - option errors, too few photos, sizes and files stop a tool before it does
+#   anything else, so they come first;
+# - enfuse reports an unknown extension as "error opening output file" and
+#   then "did not find a matching codec": unknown-output-format before
+#   output-not-writable;
+# - a write failure ends in "Unable to open file '<output>'", the same words
+#   as a missing input: output-not-writable before missing-file;
+# - a damaged photo can leave too little detail and end in "No Feature
+#   Points": damaged-image before the alignment failures, because re-copying
+#   the file helps and the ladder does not;
+# - "After control points pruning ..." is align_image_stack's own last word
+#   and follows libpano13's "No Feature Points" (and its "Bad params"): with
+#   -m it wins, because it names the fix (-t, or drop -m) and ladder rungs are
+#   tied to it;
+# - "No Feature Points" explains the "Bad params" / "An error occurred during
+#   optimization." that always follow it: no-feature-points before
+#   optimization-error, which is left for the optimiser's other complaints.
+#: align_image_stack's failure rules, most specific first (the engine and the
+#: catalogue of diagnoses are in :mod:`focuswrap.diagnose`).
+RULES: tuple[Rule, ...] = (
+    # --- options
+    Rule(
+        NAME,
+        _re(
+            r"^\S*align_image_stack: (?:Invalid parameter: |unrecognized option |invalid option -- "
+            r"|option (?:'\S+' )?requires an argument|Please specify at least one of the -p, -o or -a options)"
+        ),
+        "bad-arguments",
+        example="align_image_stack: Invalid parameter: number of grid cells (-g) should be between 1 and 50",
+        # also getopt's "align_image_stack: unrecognized option '--bogus'",
+        # "align_image_stack: option '--corr' requires an argument", "... invalid option -- 'Q'"
+    ),
+    # --- too few photos
+    Rule(
+        NAME,
+        _re(r"At least two files need to be specified"),
+        "too-few-images",
+        example="align_image_stack: At least two files need to be specified",
+    ),
+    # --- photos that do not fit together
+    Rule(
+        NAME,
+        _re(r"^Images have different sizes\.|works only with images of the same size"),
+        "different-sizes",
+        example="Images have different sizes.",
+        evidence=_re(r"^Images have different sizes\.|has \(\d+x\d+\) pixel|works only with images of the same size"),
+    ),
+    Rule(
+        NAME,
+        # align_image_stack still exits 0 and prints "Written aligned images ...".
+        _re(r"^TIFFOpen: (?P<path>.+?): [^:]+\.?$"),
+        "output-not-writable",
+        example="TIFFOpen: /tmp/w/missing-folder/aligned_0000.tif: No such file or directory.",
+        # also "...: Not a directory." when the folder is a file; root ignores chmod.
+    ),
+    SHARED_RULES["disk-full"],
+    # --- input photos
+    Rule(
+        NAME,
+        _re(r"^Unable to open file '(?P<path>[^']*)'"),
+        "missing-file",
+        # The first photo: vigra's exception text.  (A missing *second* photo is
+        # reported as "Could not decode image", below: the words cannot tell.)
+        example="Unable to open file '/tmp/w/missing.tif'.",
+    ),
+    Rule(
+        NAME,
+        _re(
+            r"^Could not decode image: (?P<path>.*?)(?:Unsupported image file format)?$"
+            r"|did not find a matching file type"
+            r"|ERROR: images with several alpha channels are not supported"
+            r"|ERROR: unsupported pixel type"
+        ),
+        "unreadable-image",
+        example="Could not decode image: /tmp/w/not-an-image.jpgUnsupported image file format",
+        # also "did not find a matching file type." when it is the first photo
+    ),
+    SHARED_RULES["damaged-image"],
+    # --- alignment
+    Rule(
+        NAME,
+        _re(r"^After control points pruning reference images has no control"),
+        "no-control-points",
+        example="After control points pruning reference images has no control",
+        evidence=_re(
+            r"^After control points pruning|^points Optimizing field of view|"
+            r"^behaviour\. Increase error distance|^detection parameters or don't optimize HFOV"
+        ),
+    ),
+    Rule(
+        NAME,
+        _re(r"^No Feature Points$"),
+        "no-feature-points",
+        example="No Feature Points",
+        evidence=_re(r"^No Feature Points$|^An error occurred during optimization\.|^Ctrl points before pruning"),
+    ),
+    Rule(
+        NAME,
+        _re(r"^An error occurred during optimization\."),
+        "optimization-error",
+        example="An error occurred during optimization.",
+        # libpano13's reason comes first, e.g. "Field of View must be smaller
+        # than 180 degrees in rectilinear Images": quote it too.
+        evidence=_re(
+            r"^An error occurred during optimization\.|must be (?:positive|smaller than)|"
+            r"^No Parameters to optimize|^Unsupported (?:Image|Panorama) Format|"
+            r"^Invalid Image Number in Control Point|^No input images"
+        ),
+    ),
+)
+#: Another rung might get past a failure focuswrap does not understand, or a crash.
+RETRY_UNKNOWN = True
+
+
+def classify(returncode: int | None, stdout: str, stderr: str) -> Diagnosis:
+    """What a finished run of align_image_stack (or of nona, which reads and writes
+    with the same libraries) means: :func:`focuswrap.diagnose.classify_with` on :data:`RULES`."""
+    return classify_with(RULES, NAME, returncode, stdout, stderr, retry_unknown=RETRY_UNKNOWN)

@@ -9,6 +9,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from focuswrap.diagnose import ANY, Rule
+from focuswrap.diagnose import compile_pattern as _re
+
 
 def command_of(command: Sequence[str]) -> list[str]:
     """A tool's argv prefix, its program made absolute when given as a relative path.
@@ -76,3 +79,32 @@ def version_tuple(version: str) -> tuple[int, int]:
     """(major, minor) of a version string such as "4.0-753b534c819d"; (0, 0) when it has none."""
     m = re.match(r"(\d+)(?:\.(\d+))?", version)
     return (int(m.group(1)), int(m.group(2) or 0)) if m else (0, 0)
+
+
+#: Failure rules both tools share: they read and write images with the same
+#: libraries (libtiff, libjpeg), whose messages are the same in both.  Each
+#: tool module puts them at their place in its own table.
+SHARED_RULES: dict[str, Rule] = {
+    "disk-full": Rule(
+        ANY,
+        # Both tools then abort (SIGABRT) on an uncaught TIFFCompressionException.
+        _re(r"Write error at scanline"),
+        "disk-full",
+        example="TIFFAppendToStrip: Write error at scanline 0.",
+        # enfuse: "enfuse: error: Write error at scanline 0" (plus garbage bytes)
+        evidence=_re(r"Write error at scanline|^terminate called after throwing"),
+    ),
+    "damaged-image": Rule(
+        ANY,
+        # libjpeg's "Corrupt JPEG data: N extraneous bytes before marker" is
+        # left out on purpose: many good camera JPEGs print it.
+        _re(
+            r"Premature end of JPEG file|Corrupt JPEG data: premature end of data segment"
+            r"|Read error on (?:strip|tile)"
+        ),
+        "damaged-image",
+        example="TIFFFillStrip: Read error on strip 29; got 18446744073709536242 bytes, expected 7680.",
+        # also "Premature end of JPEG file" and enfuse's
+        # "enfuse: error: Read error on strip ..." (both tools exit 0)
+    ),
+}

@@ -14,7 +14,9 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from focuswrap.hugin.base import Strict, check_extra_args
+from focuswrap.diagnose import Diagnosis, Rule, classify_with
+from focuswrap.diagnose import compile_pattern as _re
+from focuswrap.hugin.base import SHARED_RULES, Strict, check_extra_args
 
 NAME = "enfuse"
 #: Name of the fused TIFF inside the work folder.
@@ -136,3 +138,66 @@ def loading_image(line: str) -> str | None:
     """The file named by an enfuse 'loading next image' line, else None."""
     m = _LOADING.search(line)
     return m.group("file") if m else None
+
+
+#: enfuse's failure rules, most specific first (ordered as align.RULES explains).
+RULES: tuple[Rule, ...] = (
+    Rule(
+        NAME,
+        _re(
+            r"^enfuse: (?:unknown (?:long )?option|option \S+ requires an argument|unrecognized |"
+            r"illegal numeric format|invalid integer|number is garbage|"
+            r"unknown (?:grayscale projector|selector algorithm|built-in exposure weight function|output depth)|"
+            r"error while processing command line options|cannot reliably parse command line)"
+        ),
+        "bad-arguments",
+        example='enfuse: unknown long option "--bogus"',
+        # the other alternatives are messages of the enfuse 4.2 binary, e.g.
+        # 'enfuse: number is garbage; maybe the option before "abc" needs an argument'
+    ),
+    Rule(
+        NAME,
+        _re(r"^enfuse: (?:no input files specified|no input images given|warning: only one input image given)"),
+        "too-few-images",
+        # enfuse 4.2 exits 0 here and copies the photo: not a fused stack.
+        example="enfuse: warning: only one input image given;",
+        # also: "enfuse: no input files specified" (exit 1)
+    ),
+    # (enfuse 4.2 fuses photos of different sizes without a word and exits 0.)
+    # --- output
+    Rule(
+        NAME,
+        _re(r"did not find a matching codec for the given file extension"),
+        "unknown-output-format",
+        example="did not find a matching codec for the given file extension",
+        evidence=_re(r'error opening output file "(?P<path>[^"]*)"|did not find a matching codec'),
+    ),
+    Rule(
+        NAME,
+        _re(r'^enfuse: error opening output file "(?P<path>[^"]*)"'),
+        "output-not-writable",
+        example='enfuse: error opening output file "/tmp/w/missing-folder/fused.tif";',
+        evidence=_re(r'^enfuse: error opening output file "(?P<path>[^"]*)"|^Unable to open file'),
+    ),
+    SHARED_RULES["disk-full"],
+    Rule(
+        NAME,
+        _re(r'^enfuse: failed to open "(?P<path>[^"]*)"'),
+        "missing-file",
+        example='enfuse: failed to open "/tmp/w/missing.tif": No such file or directory',
+    ),
+    Rule(
+        NAME,
+        _re(r'^enfuse: (?:cannot process|cannot load image) "(?P<path>[^"]*)"'),
+        "unreadable-image",
+        example='enfuse: cannot process "/tmp/w/not-an-image.jpg"; not recognized as an image',
+    ),
+    SHARED_RULES["damaged-image"],
+)
+#: Fusion is not retried.
+RETRY_UNKNOWN = False
+
+
+def classify(returncode: int | None, stdout: str, stderr: str) -> Diagnosis:
+    """What a finished run of enfuse means: :func:`focuswrap.diagnose.classify_with` on :data:`RULES`."""
+    return classify_with(RULES, NAME, returncode, stdout, stderr, retry_unknown=RETRY_UNKNOWN)
