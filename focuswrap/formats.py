@@ -40,8 +40,9 @@ from typing import Any, Union
 
 from PIL import Image
 
-from focuswrap import inputs
-from focuswrap.errors import BadInputError, Interrupted, WriteFailed
+from focuswrap import photo as inputs  # the photo facts (Photo, extensions, hints, names)
+from focuswrap.errors import BadInputError, WriteFailed
+from focuswrap.photo import ORIENTATION_TAG, exif_orientation, kind_of
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -89,18 +90,6 @@ class DamagedPhoto(Exception):
 # ---------------------------------------------------------------------- extras
 
 
-def kind_of(path: PathLike, header: bytes = b"") -> str | None:
-    """ "heif", "raw" or None, from the extension or (HEIF renamed .jpg) the file's first bytes."""
-    suffix = Path(path).suffix.lower()
-    if suffix in inputs.HEIF_EXTENSIONS:
-        return "heif"
-    if suffix in inputs.RAW_EXTENSIONS:
-        return "raw"
-    if header[4:8] == b"ftyp" and header[8:12] in inputs._HEIF_BRANDS:
-        return "heif"
-    return None
-
-
 def _import(kind: str) -> ModuleType | None:
     try:
         return importlib.import_module(EXTRAS[kind].module)
@@ -122,7 +111,7 @@ def require_extra(kind: str, paths: Sequence[PathLike] = ()) -> ModuleType:
     package = extra.module.replace("_", "-")
     if paths:
         one = len(paths) == 1
-        what = f"{inputs._names([inputs._show(p) for p in paths])} {'is a' if one else 'are'} {extra.what[:-1] if one else extra.what}"
+        what = f"{inputs.names([inputs.show(p) for p in paths])} {'is a' if one else 'are'} {extra.what[:-1] if one else extra.what}"
     else:
         what = f"These are {extra.what}"
     raise MissingExtraError(
@@ -180,12 +169,9 @@ def frame_orientation(path: PathLike) -> int:
             with rawpy.imread(os.fspath(path)) as raw:
                 return _FLIP_TO_EXIF.get(int(raw.sizes.flip), 1)
         with Image.open(path) as im:
-            value = int(im.getexif().get(_ORIENTATION, 1))
-    except Interrupted:
-        raise
-    except Exception:  # noqa: BLE001 - unreadable metadata: the pixels are shown as stored
+            return exif_orientation(im)
+    except Exception:  # noqa: BLE001 - unreadable metadata: the pixels are shown as stored (Ctrl-C passes)
         return 1
-    return value if 1 <= value <= 8 else 1
 
 
 # ------------------------------------------------------------------ reading
@@ -312,7 +298,7 @@ def convert(photo: inputs.Photo, target: Path) -> Path:
             size, samples, bits, data, orientation = _decode_raw(photo.path)
     except _decode_errors(module) as exc:
         raise BadInputError(
-            f"{inputs._show(photo.path)} cannot be decoded ({_reason(exc)}); copy the photo again from the camera."
+            f"{inputs.show(photo.path)} cannot be decoded ({_reason(exc)}); copy the photo again from the camera."
         ) from None
     exif, icc = read_metadata(photo.path)
     try:
@@ -324,7 +310,7 @@ def convert(photo: inputs.Photo, target: Path) -> Path:
         if exc.errno == errno.ENOSPC:
             raise WriteFailed(
                 f"The disk holding the work folder {target.parents[2]} is full; "
-                f"{inputs._show(photo.path)} could not be converted for Hugin."
+                f"{inputs.show(photo.path)} could not be converted for Hugin."
             ) from None
         raise WriteFailed(f"Could not write {target}: {exc.strerror or exc}.") from None
     return target
@@ -380,7 +366,7 @@ def _decode_raw(path: Path) -> tuple[tuple[int, int], int, int, bytes, int]:
 
 # ---------------------------------------------------------------- metadata
 
-_ORIENTATION = 0x0112
+_ORIENTATION = ORIENTATION_TAG
 _EXIF_IFD = 0x8769
 _GPS_IFD = 0x8825
 _INTEROP_IFD = 0xA005
@@ -395,7 +381,7 @@ _IFD0_KEEP = frozenset(
         0x010E,  # ImageDescription
         0x010F,  # Make
         0x0110,  # Model
-        0x0112,  # Orientation (set anew)
+        ORIENTATION_TAG,  # Orientation (set anew)
         0x011A,
         0x011B,
         0x0128,  # XResolution, YResolution, ResolutionUnit
@@ -443,9 +429,7 @@ def read_metadata(path: PathLike) -> tuple[Image.Exif | None, bytes | None]:
                 exif.get_ifd(_EXIF_IFD)  # load the sub-IFDs while the file is open
                 exif.get_ifd(_GPS_IFD)
             return (exif if len(exif) else None), icc
-    except Interrupted:
-        raise  # Ctrl-C is an Exception here (cli turns the signal into one): never swallow it
-    except Exception:  # noqa: BLE001 - any broken metadata: carry none
+    except Exception:  # noqa: BLE001 - any broken metadata: carry none (Ctrl-C, a BaseException, passes)
         return None, None
 
 
@@ -617,45 +601,7 @@ def set_tiff_orientation(path: PathLike, orientation: int) -> None:
 # ------------------------------------------------------------------ checks
 
 
-def load_fused(fused: Path) -> Image.Image:
-    """enfuse's result, decoded once: checked, measured and (for JPEG/PNG) encoded from memory."""
-    with Image.open(fused) as im:
-        im.load()
-        return im
+# enfuse's result checks live in its tool module (kept importable from here).
+from focuswrap.hugin.enfuse import check_fused, layer_offset, load_fused  # noqa: E402
 
-
-def layer_offset(image: Image.Image) -> tuple[int, int]:
-    """Where a Hugin-written TIFF sits on the canvas, in pixels (its XPOSITION/YPOSITION tags).
-
-    nona writes cropped frames with their place on the canvas, and enfuse
-    keeps it in its result.  The positions are in the unit of the
-    resolution tags, so position x resolution is pixels.  (0, 0) without them.
-    """
-    tags = getattr(image, "tag_v2", None)
-    if tags is None:
-        return (0, 0)
-    try:
-        x = float(tags.get(286, 0)) * float(tags.get(282, 0) or 0)
-        y = float(tags.get(287, 0)) * float(tags.get(283, 0) or 0)
-    except (TypeError, ValueError):
-        return (0, 0)
-    return (round(x), round(y))
-
-
-def check_fused(fused: Path | Image.Image) -> str | None:
-    """Why enfuse's result is unusable although written, or None.
-
-    enfuse 4.2 writes an all-zero alpha channel (a fully transparent picture)
-    when asked for an output narrower than its 16-bit inputs (``-d 8``); a
-    user's extra_args can ask for that.  Pillow reads 16-bit alpha by its high
-    byte, so "all zero" here means below 1/256: invisible either way.
-    ``fused`` is the file or the picture :func:`load_fused` read from it.
-    """
-    im = load_fused(fused) if isinstance(fused, Path) else fused
-    if "A" not in im.getbands():
-        return None
-    low, high = im.getchannel("A").getextrema()
-    if high == 0:
-        name = fused.name if isinstance(fused, Path) else Path(getattr(im, "filename", "") or "the result").name
-        return f"{name} is fully transparent (its alpha channel is all zero)"
-    return None
+__all__ = ["check_fused", "kind_of", "layer_offset", "load_fused"]

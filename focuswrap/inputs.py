@@ -18,15 +18,28 @@ import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Union
+from typing import BinaryIO
 
 from PIL import Image, UnidentifiedImageError
 
-from focuswrap.errors import BadInputError, Interrupted, OutputExistsError
+from focuswrap.errors import BadInputError, OutputExistsError
 
-PathLike = Union[str, "os.PathLike[str]"]
+# The photo facts every module shares live in photo.py (kept importable from here).
+from focuswrap.photo import (
+    _HEIF_BRANDS,
+    HEIF_EXTENSIONS,
+    HEIF_HINT,
+    RAW_EXTENSIONS,
+    RAW_HINT,
+    PathLike,
+    Photo,
+    exif_orientation,
+)
+from focuswrap.photo import names as _names
+from focuswrap.photo import show as _show
+
+__all__ = ["HEIF_EXTENSIONS", "HEIF_HINT", "RAW_EXTENSIONS", "RAW_HINT", "_HEIF_BRANDS", "PathLike", "Photo"]
 
 #: Output extensions focuswrap can write, and the format each one means.
 OUTPUT_FORMATS = {".tif": "TIFF", ".tiff": "TIFF", ".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG"}
@@ -35,37 +48,8 @@ OUTPUT_FORMATS = {".tif": "TIFF", ".tiff": "TIFF", ".jpg": "JPEG", ".jpeg": "JPE
 #: MPO is a camera JPEG with extra pictures appended; Hugin reads the first one.
 INPUT_FORMATS = {"JPEG": "JPEG", "MPO": "JPEG", "TIFF": "TIFF", "PNG": "PNG"}
 
-#: Raw camera files: Hugin cannot read them (DNG, CR2, NEF... are TIFF-like, so
-#: Pillow would open their small preview instead: refuse them by extension).
-RAW_EXTENSIONS = frozenset(
-    ".dng .cr2 .cr3 .crw .nef .nrw .arw .srf .sr2 .raf .orf .rw2 .pef .srw .x3f"
-    " .3fr .iiq .erf .kdc .mrw .rwl .raw".split()
-)
-HEIF_EXTENSIONS = frozenset({".heic", ".heif", ".hif"})
-#: ISO-BMFF major brands of HEIF photos (an iPhone .HEIC may be renamed .jpg).
-_HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1"})
-
-# The extras' packages added to focuswrap's own environment: pipx's way (as docs/getting-started.md
-# installs it), and pip's; "focuswrap[heif]" works only once focuswrap is on PyPI.
-RAW_HINT = "pipx inject focuswrap rawpy (with pip: pip install rawpy)"
-HEIF_HINT = "pipx inject focuswrap pillow-heif (with pip: pip install pillow-heif)"
-
 _TAIL_BYTES = 4096
-_ORIENTATION_TAG = 0x0112
 _PNG_IEND = b"IEND\xaeB`\x82"  # the IEND chunk type and its fixed CRC
-
-
-@dataclass(frozen=True)
-class Photo:
-    """One checked input photo (facts from its header, nothing decoded)."""
-
-    path: Path  #: absolute, otherwise as the user gave it (symlinks are kept)
-    width: int  #: as stored, before EXIF orientation
-    height: int
-    orientation: int  #: EXIF orientation tag, 1 if none
-    mode: str  #: Pillow mode, e.g. "RGB", "I;16", "RGBA"
-    format: str  #: Pillow format, e.g. "JPEG", "TIFF"
-    bits: int  #: bits per channel: 8 or 16 (32 for float TIFF)
 
 
 # --------------------------------------------------------------------- ordering
@@ -98,24 +82,6 @@ def order_photos(paths: Sequence[PathLike], *, keep_order: bool) -> list[Path]:
 
 
 # ------------------------------------------------------------------- messages
-
-
-def _show(path: PathLike) -> str:
-    """A path as the user typed it, safe to put in a one-line message."""
-    text = os.fspath(path)
-    if text.isprintable():
-        return text
-    # A newline or an undecodable byte in a file name must not break the line.
-    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
-
-
-def _names(shown: Sequence[str], limit: int = 4) -> str:
-    """'a', 'a and b', 'a, b and c', 'a, b, c, d and 3 more'."""
-    if len(shown) > limit:
-        return ", ".join(shown[:limit]) + f" and {len(shown) - limit} more"
-    if len(shown) == 1:
-        return shown[0]
-    return ", ".join(shown[:-1]) + " and " + shown[-1]
 
 
 def _verb(count: int, one: str, many: str) -> str:
@@ -296,27 +262,6 @@ def _tiff_complete(im: Image.Image, size: int) -> bool:
     return max(o + c for o, c in zip(offsets, counts)) <= size
 
 
-def _orientation(im: Image.Image, fmt: str) -> int:
-    """The EXIF orientation tag (1..8), 1 if missing or invalid."""
-    try:
-        if fmt == "PNG":
-            # PngImageFile.getexif() decodes the whole image to find an eXIf
-            # chunk stored after the pixels: only use one found in the header.
-            raw = im.info.get("exif")
-            if not raw:
-                return 1
-            exif = Image.Exif()
-            exif.load(raw)
-        else:
-            exif = im.getexif()
-        value = int(exif.get(_ORIENTATION_TAG, 1))
-    except Interrupted:
-        raise  # Ctrl-C is an Exception here (cli turns the signal into one): never swallow it
-    except Exception:  # a broken EXIF block must not stop the stack
-        return 1
-    return value if 1 <= value <= 8 else 1
-
-
 def _bits(im: Image.Image, fmt: str, header: bytes) -> int:
     """Bits per channel from the file header (Pillow shows 16-bit RGB as "RGB")."""
     if fmt == "PNG":
@@ -345,7 +290,7 @@ def _read_photo(given: PathLike) -> Photo:
             raise _Problem("unreadable", shown, (exc.strerror or str(exc)).lower()) from None
         if size == 0:
             raise _Problem("empty", shown)
-        from focuswrap import formats  # late: formats imports this module
+        from focuswrap import formats  # late: only HEIF/raw photos need it
 
         # HEIF (also renamed .jpg) and raw: read through their extra, or say which extra to install.
         kind = formats.kind_of(given, header)
@@ -387,7 +332,7 @@ def _read_photo(given: PathLike) -> Photo:
             path=Path(given).absolute(),
             width=width,
             height=height,
-            orientation=_orientation(im, kind),
+            orientation=exif_orientation(im, kind),
             mode=im.mode,
             format=fmt,
             bits=_bits(im, kind, header),

@@ -10,13 +10,17 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
-from typing import Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator
 
 from focuswrap.diagnose import Diagnosis, Rule, classify_with
 from focuswrap.diagnose import compile_pattern as _re
 from focuswrap.hugin.base import SHARED_RULES, Strict, check_extra_args
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 NAME = "enfuse"
 #: Name of the fused TIFF inside the work folder.
@@ -201,3 +205,52 @@ RETRY_UNKNOWN = False
 def classify(returncode: int | None, stdout: str, stderr: str) -> Diagnosis:
     """What a finished run of enfuse means: :func:`focuswrap.diagnose.classify_with` on :data:`RULES`."""
     return classify_with(RULES, NAME, returncode, stdout, stderr, retry_unknown=RETRY_UNKNOWN)
+
+
+# ---------------------------------------------------------------- its result
+
+
+def load_fused(fused: Path) -> Image.Image:
+    """enfuse's result, decoded once: checked, measured and (for JPEG/PNG) encoded from memory."""
+    from PIL import Image
+
+    with Image.open(fused) as im:
+        im.load()
+        return im
+
+
+def layer_offset(image: Image.Image) -> tuple[int, int]:
+    """Where a Hugin-written TIFF sits on the canvas, in pixels (its XPOSITION/YPOSITION tags).
+
+    nona writes cropped frames with their place on the canvas, and enfuse
+    keeps it in its result.  The positions are in the unit of the
+    resolution tags, so position x resolution is pixels.  (0, 0) without them.
+    """
+    tags = getattr(image, "tag_v2", None)
+    if tags is None:
+        return (0, 0)
+    try:
+        x = float(tags.get(286, 0)) * float(tags.get(282, 0) or 0)
+        y = float(tags.get(287, 0)) * float(tags.get(283, 0) or 0)
+    except (TypeError, ValueError):
+        return (0, 0)
+    return (round(x), round(y))
+
+
+def check_fused(fused: Path | Image.Image) -> str | None:
+    """Why enfuse's result is unusable although written, or None.
+
+    enfuse 4.2 writes an all-zero alpha channel (a fully transparent picture)
+    when asked for an output narrower than its 16-bit inputs (``-d 8``); a
+    user's extra_args can ask for that.  Pillow reads 16-bit alpha by its high
+    byte, so "all zero" here means below 1/256: invisible either way.
+    ``fused`` is the file or the picture :func:`load_fused` read from it.
+    """
+    im = load_fused(fused) if isinstance(fused, Path) else fused
+    if "A" not in im.getbands():
+        return None
+    _low, high = im.getchannel("A").getextrema()
+    if high == 0:
+        name = fused.name if isinstance(fused, Path) else Path(getattr(im, "filename", "") or "the result").name
+        return f"{name} is fully transparent (its alpha channel is all zero)"
+    return None
