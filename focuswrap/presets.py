@@ -54,7 +54,22 @@ class Rung(_Strict):
         default_factory=list, description="Diagnosis ids this rung helps; empty means any retryable failure."
     )
 
-    def changes(self) -> dict:
+    @field_validator("helps")
+    @classmethod
+    def _known_diagnoses(cls, v: list[str]) -> list[str]:
+        # A misspelt id would load silently and the rung would never fire.
+        import difflib
+
+        from focuswrap.diagnose import DIAGNOSES
+
+        for diag_id in v:
+            if diag_id not in DIAGNOSES:
+                close = difflib.get_close_matches(diag_id, list(DIAGNOSES), n=1)
+                hint = f"did you mean {close[0]!r}?" if close else "see docs/troubleshooting.md for the ids"
+                raise ValueError(f"{diag_id!r} is not a diagnosis focuswrap knows ({hint})")
+        return v
+
+    def changes(self) -> dict[str, object]:
         return self.set.model_dump(exclude_none=True)
 
     def flags(self) -> str:

@@ -332,3 +332,27 @@ def test_preset_models_are_frozen():
     preset = presets.get("miniature").preset
     with pytest.raises(Exception):
         preset.align.fisheye = False  # type: ignore[misc]
+
+
+def test_a_rung_helping_an_unknown_diagnosis_is_refused_naming_file_and_field(tmp_path: Path) -> None:
+    from focuswrap.errors import ConfigError
+
+    path = tmp_path / "typo.toml"
+    path.write_text(
+        'description = "typo"\n[[ladder]]\nwhy = "try harder"\nhelps = ["no-control-point"]\n[ladder.set]\ngrid = 3\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_preset_file(path)
+    message = str(caught.value)
+    assert len(message.splitlines()) == 1
+    assert message.startswith(f"{path}: ladder.0.helps: ")
+    assert "'no-control-point' is not a diagnosis" in message and "'no-control-points'" in message
+
+
+def test_bundled_rungs_name_known_diagnoses() -> None:
+    from focuswrap.diagnose import DIAGNOSES
+
+    for item in presets.load_all():
+        for rung in item.preset.ladder:
+            assert set(rung.helps) <= DIAGNOSES.keys(), item.name
