@@ -18,26 +18,40 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 import threading
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-from focuswrap import display, inputs, pipeline, proc
+from focuswrap import inputs, pipeline, proc
 from focuswrap.discovery import Tools
+
+# The types live in model.py and the listing, table and report in display.py (kept importable from here).
+from focuswrap.display import plan_lines, print_report, summary_table
+from focuswrap.model import HOW_TEXT, BatchResult, Group, StackOutcome
+from focuswrap.model import failure_text as _failure_text
+
+__all__ = [
+    "BatchResult",
+    "Group",
+    "StackOutcome",
+    "_failure_text",
+    "find_groups",
+    "plan",
+    "plan_lines",
+    "print_report",
+    "run",
+    "summary_table",
+]
 from focuswrap.errors import (
-    AlignmentFailed,
     BadInputError,
-    ExitCode,
     FocuswrapError,
-    FusionFailed,
     Interrupted,
 )
-from focuswrap.pipeline import Attempt, Reporter, StackRequest, StackResult
+from focuswrap.pipeline import Attempt, Reporter, StackRequest
 from focuswrap.presets import NamedPreset
 
 #: How photos may be grouped into brackets (``--group-by``).
@@ -85,75 +99,6 @@ _DATE_TIME = 0x0132
 
 #: Seconds between the main thread's looks at the worker threads (and at Ctrl-C).
 _POLL = 0.25
-
-_HOW_TEXT = {"names": "Open Camera names", "folder": "subfolder", "time": "capture time"}
-
-
-@dataclass(frozen=True)
-class Group:
-    """One focus bracket found in the folder: its frames in natural order."""
-
-    name: str  #: the result is named NAME-stacked.EXT
-    frames: tuple[Path, ...]
-    how: str  #: "names", "folder" or "time": what put these frames together
-    note: str = ""  #: e.g. "file times used: no EXIF capture time"
-
-
-@dataclass
-class StackOutcome:
-    """What became (or would become) of one group."""
-
-    group: Group
-    output: Path
-    #: planned (dry run, or not run yet), ok, up-to-date, single, failed, interrupted, not-started
-    status: str
-    attempts: int = 0
-    seconds: float | None = None
-    error: FocuswrapError | None = None
-    result: StackResult | None = None
-
-    @property
-    def result_text(self) -> str:
-        """The "result" column of the summary table."""
-        if self.status == "failed" and self.error is not None:
-            return f"failed: {_failure_text(self.error)}"
-        return {
-            "planned": "to stack",
-            "ok": "ok",
-            "up-to-date": "skipped: up to date",
-            "single": "skipped: single photo",
-            "interrupted": "interrupted",
-            "not-started": "not started",
-        }.get(self.status, self.status)
-
-
-@dataclass
-class BatchResult:
-    """Every group of one batch, in the order found."""
-
-    folder: Path
-    outdir: Path
-    outcomes: list[StackOutcome]
-    dry_run: bool = False
-    interrupted: bool = False
-    seconds: float = 0.0
-
-    def count(self, status: str) -> int:
-        return sum(1 for o in self.outcomes if o.status == status)
-
-    @property
-    def failures(self) -> list[StackOutcome]:
-        return [o for o in self.outcomes if o.status == "failed"]
-
-    @property
-    def exit_code(self) -> ExitCode:
-        """130 if interrupted; else ALIGN_FAILED if any alignment failed, else the first failure's code."""
-        if self.interrupted:
-            return ExitCode.INTERRUPTED
-        errors = [o.error for o in self.failures if o.error is not None]
-        if any(isinstance(e, AlignmentFailed) for e in errors):
-            return ExitCode.ALIGN_FAILED
-        return errors[0].exit_code if errors else ExitCode.OK
 
 
 # ---------------------------------------------------------------- grouping
@@ -268,9 +213,7 @@ def capture_time(path: Path) -> float | None:
             sub = exif.get_ifd(_EXIF_IFD)
             found = _exif_seconds(sub.get(_DATE_TIME_ORIGINAL), sub.get(_SUBSEC_TIME_ORIGINAL))
             return found if found is not None else _exif_seconds(exif.get(_DATE_TIME))
-    except Interrupted:
-        raise  # Ctrl-C is an Exception here (cli turns the signal into one): never swallow it
-    except Exception:  # an unreadable photo is reported by the stack's own checks
+    except Exception:  # noqa: BLE001 - an unreadable photo is reported by the stack's own checks (Ctrl-C passes)
         return None
 
 
@@ -432,7 +375,7 @@ def plan(
             raise BadInputError(
                 f"There are no photos (.jpg, .tif, .png) in {folder} or its subfolders; check the folder."
             )
-        how = " and ".join(sorted({_HOW_TEXT[g.how] for g in groups}))
+        how = " and ".join(sorted({HOW_TEXT[g.how] for g in groups}))
         raise BadInputError(
             f"Found {len(groups)} photo{'s' if len(groups) != 1 else ''} in {folder} but no bracket of two or more "
             f"(grouped by {how}); try another --group-by, or a longer --gap."
@@ -702,112 +645,3 @@ def run(
                 o.status = "not-started"
     result.seconds = time.monotonic() - t0
     return result
-
-
-# ---------------------------------------------------------------- reporting
-
-
-def _failure_text(error: FocuswrapError) -> str:
-    """A failure in a few words for the table: the last diagnosis, else the message."""
-    if isinstance(error, AlignmentFailed) and error.attempts:
-        diagnosis = getattr(error.attempts[-1], "diagnosis", None)
-        if diagnosis is not None:
-            return f"align: {diagnosis.id}"
-    text = error.message.splitlines()[0] if error.message else type(error).__name__
-    if isinstance(error, FusionFailed):
-        text = f"fuse: {text}"
-    return text if len(text) <= 60 else text[:59] + "…"
-
-
-def _seconds(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f} s"
-
-
-def _table(rows: list[tuple[str, ...]], right: Sequence[int] = ()) -> list[str]:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = []
-    for row in rows:
-        cells = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))]
-        lines.append("  ".join(cells).rstrip())
-    return lines
-
-
-def summary_table(result: BatchResult) -> str:
-    """One row per stack: stack, frames, attempts, result, time."""
-    rows: list[tuple[str, ...]] = [("stack", "frames", "attempts", "result", "time")]
-    for o in result.outcomes:
-        ran = o.status in ("ok", "failed", "interrupted")
-        rows.append(
-            (
-                o.group.name,
-                str(len(o.group.frames)),
-                str(o.attempts) if ran and o.attempts else "-",
-                o.result_text,
-                _seconds(o.seconds) if ran else "-",
-            )
-        )
-    return "\n".join(_table(rows, right=(1, 2, 4)))
-
-
-def _totals(result: BatchResult) -> str:
-    parts = [
-        f"{result.count('ok')} stacked",
-        f"{result.count('up-to-date')} up to date",
-        f"{result.count('single')} single photo{'s' if result.count('single') != 1 else ''} skipped",
-        f"{result.count('failed')} failed",
-    ]
-    if result.interrupted:
-        parts.append(f"{result.count('interrupted') + result.count('not-started')} not finished (interrupted)")
-    return ", ".join(parts) + f" in {result.seconds:.1f} s; results in {result.outdir}"
-
-
-def plan_lines(result: BatchResult) -> str:
-    """The dry-run listing: each group, its frames, its result path, and whether it is skipped."""
-    hows = " and ".join(sorted({_HOW_TEXT[o.group.how] for o in result.outcomes}))
-    lines = [f"{len(result.outcomes)} groups in {result.folder} (by {hows}); results go to {result.outdir}"]
-    rows: list[tuple[str, ...]] = []
-    for o in result.outcomes:
-        frames = o.group.frames
-        count = f"{len(frames)} frame{'s' if len(frames) != 1 else ''}"
-        span = frames[0].name if len(frames) == 1 else f"{frames[0].name} .. {frames[-1].name}"
-        arrow = "->"
-        if o.status == "single":
-            arrow, action = "", "skip: single photo"
-        elif o.status == "up-to-date":
-            action = f"{o.output}  skip: up to date"
-        else:
-            action = f"{o.output}" + ("  (replaces the older result)" if o.output.exists() else "")
-        rows.append((o.group.name, count, span, arrow, action + (f"  ({o.group.note})" if o.group.note else "")))
-    lines += ["  " + line for line in _table(rows, right=(1,))]
-    return "\n".join(lines)
-
-
-def print_report(
-    result: BatchResult, *, verbose: bool = False, out: TextIO | None = None, err: TextIO | None = None
-) -> None:
-    """The dry-run listing, or the summary table, on stdout; each failure's message and advice on stderr.
-
-    As for ``focuswrap stack``, a tool's command and last output lines are
-    shown with ``verbose``, and always for a failure no diagnosis explains.
-    """
-    out = out or sys.stdout
-    err = err or sys.stderr
-    if result.dry_run:
-        print(plan_lines(result), file=out)
-        return
-    print(summary_table(result), file=out)
-    print(_totals(result), file=out)
-    for o in result.failures:
-        assert o.error is not None
-        print(f"focuswrap: error: {o.group.name}: {o.error.message}", file=err)
-        for block in display.failure_lines(o.error, verbose=verbose):
-            print(_indent(block), file=err)
-    if result.interrupted:
-        print(
-            "focuswrap: interrupted; the finished results are kept, the unfinished stacks left nothing behind.",
-            file=err,
-        )
-
-
-def _indent(text: str) -> str:
-    return "\n".join("  " + line for line in text.splitlines())

@@ -13,8 +13,9 @@ import shlex
 import sys
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TextIO
 
+from focuswrap.model import HOW_TEXT, BatchResult
 from focuswrap.pipeline import (
     Attempt,
     Reporter,
@@ -262,3 +263,100 @@ def failure_lines(exc, *, verbose: bool) -> list[str]:
     if exc.hint:
         lines.append(exc.hint)
     return lines
+
+
+# ---------------------------------------------------------------- batch: the listing, the table, the report
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} s"
+
+
+def _table(rows: list[tuple[str, ...]], right: Sequence[int] = ()) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = []
+    for row in rows:
+        cells = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))]
+        lines.append("  ".join(cells).rstrip())
+    return lines
+
+
+def summary_table(result: BatchResult) -> str:
+    """One row per stack: stack, frames, attempts, result, time."""
+    rows: list[tuple[str, ...]] = [("stack", "frames", "attempts", "result", "time")]
+    for o in result.outcomes:
+        ran = o.status in ("ok", "failed", "interrupted")
+        rows.append(
+            (
+                o.group.name,
+                str(len(o.group.frames)),
+                str(o.attempts) if ran and o.attempts else "-",
+                o.result_text,
+                _seconds(o.seconds) if ran else "-",
+            )
+        )
+    return "\n".join(_table(rows, right=(1, 2, 4)))
+
+
+def _totals(result: BatchResult) -> str:
+    parts = [
+        f"{result.count('ok')} stacked",
+        f"{result.count('up-to-date')} up to date",
+        f"{result.count('single')} single photo{'s' if result.count('single') != 1 else ''} skipped",
+        f"{result.count('failed')} failed",
+    ]
+    if result.interrupted:
+        parts.append(f"{result.count('interrupted') + result.count('not-started')} not finished (interrupted)")
+    return ", ".join(parts) + f" in {result.seconds:.1f} s; results in {result.outdir}"
+
+
+def plan_lines(result: BatchResult) -> str:
+    """The dry-run listing: each group, its frames, its result path, and whether it is skipped."""
+    hows = " and ".join(sorted({HOW_TEXT[o.group.how] for o in result.outcomes}))
+    lines = [f"{len(result.outcomes)} groups in {result.folder} (by {hows}); results go to {result.outdir}"]
+    rows: list[tuple[str, ...]] = []
+    for o in result.outcomes:
+        frames = o.group.frames
+        count = f"{len(frames)} frame{'s' if len(frames) != 1 else ''}"
+        span = frames[0].name if len(frames) == 1 else f"{frames[0].name} .. {frames[-1].name}"
+        arrow = "->"
+        if o.status == "single":
+            arrow, action = "", "skip: single photo"
+        elif o.status == "up-to-date":
+            action = f"{o.output}  skip: up to date"
+        else:
+            action = f"{o.output}" + ("  (replaces the older result)" if o.output.exists() else "")
+        rows.append((o.group.name, count, span, arrow, action + (f"  ({o.group.note})" if o.group.note else "")))
+    lines += ["  " + line for line in _table(rows, right=(1,))]
+    return "\n".join(lines)
+
+
+def print_report(
+    result: BatchResult, *, verbose: bool = False, out: TextIO | None = None, err: TextIO | None = None
+) -> None:
+    """The dry-run listing, or the summary table, on stdout; each failure's message and advice on stderr.
+
+    As for ``focuswrap stack``, a tool's command and last output lines are
+    shown with ``verbose``, and always for a failure no diagnosis explains.
+    """
+    out = out or sys.stdout
+    err = err or sys.stderr
+    if result.dry_run:
+        print(plan_lines(result), file=out)
+        return
+    print(summary_table(result), file=out)
+    print(_totals(result), file=out)
+    for o in result.failures:
+        assert o.error is not None
+        print(f"focuswrap: error: {o.group.name}: {o.error.message}", file=err)
+        for block in failure_lines(o.error, verbose=verbose):
+            print(_indent(block), file=err)
+    if result.interrupted:
+        print(
+            "focuswrap: interrupted; the finished results are kept, the unfinished stacks left nothing behind.",
+            file=err,
+        )
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line for line in text.splitlines())

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from focuswrap import diagnose, events
-from focuswrap.errors import FocuswrapError, Interrupted, ToolFailed
+from focuswrap.errors import AlignmentFailed, ExitCode, FocuswrapError, FusionFailed, Interrupted, ToolFailed
 from focuswrap.hugin import align, enfuse, nona
 from focuswrap.presets import AlignOptions, NamedPreset
 
@@ -294,3 +294,88 @@ def failed_event(exc: FocuswrapError | Interrupted) -> events.StackFailed:
         attempts=tuple(attempt_dict(a) for a in attempts if isinstance(a, Attempt)),
         tool_output=exc.details() if isinstance(exc, ToolFailed) else "",
     )
+
+
+# ---------------------------------------------------------------- batch
+
+#: What put a group's frames together, in words.
+HOW_TEXT = {"names": "Open Camera names", "folder": "subfolder", "time": "capture time"}
+
+
+@dataclass(frozen=True)
+class Group:
+    """One focus bracket found in the folder: its frames in natural order."""
+
+    name: str  #: the result is named NAME-stacked.EXT
+    frames: tuple[Path, ...]
+    how: str  #: "names", "folder" or "time": what put these frames together
+    note: str = ""  #: e.g. "file times used: no EXIF capture time"
+
+
+@dataclass
+class StackOutcome:
+    """What became (or would become) of one group."""
+
+    group: Group
+    output: Path
+    #: planned (dry run, or not run yet), ok, up-to-date, single, failed, interrupted, not-started
+    status: str
+    attempts: int = 0
+    seconds: float | None = None
+    error: FocuswrapError | None = None
+    result: StackResult | None = None
+
+    @property
+    def result_text(self) -> str:
+        """The "result" column of the summary table."""
+        if self.status == "failed" and self.error is not None:
+            return f"failed: {failure_text(self.error)}"
+        return {
+            "planned": "to stack",
+            "ok": "ok",
+            "up-to-date": "skipped: up to date",
+            "single": "skipped: single photo",
+            "interrupted": "interrupted",
+            "not-started": "not started",
+        }.get(self.status, self.status)
+
+
+@dataclass
+class BatchResult:
+    """Every group of one batch, in the order found."""
+
+    folder: Path
+    outdir: Path
+    outcomes: list[StackOutcome]
+    dry_run: bool = False
+    interrupted: bool = False
+    seconds: float = 0.0
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    @property
+    def failures(self) -> list[StackOutcome]:
+        return [o for o in self.outcomes if o.status == "failed"]
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """130 if interrupted; else ALIGN_FAILED if any alignment failed, else the first failure's code."""
+        if self.interrupted:
+            return ExitCode.INTERRUPTED
+        errors = [o.error for o in self.failures if o.error is not None]
+        if any(isinstance(e, AlignmentFailed) for e in errors):
+            return ExitCode.ALIGN_FAILED
+        return errors[0].exit_code if errors else ExitCode.OK
+
+
+def failure_text(error: FocuswrapError) -> str:
+    """A failure in a few words for the table: the last diagnosis, else the message."""
+    if isinstance(error, AlignmentFailed) and error.attempts:
+        diagnosis = error.attempts[-1].diagnosis
+        if diagnosis is not None:
+            return f"align: {diagnosis.id}"
+    text = error.message.splitlines()[0] if error.message else type(error).__name__
+    if isinstance(error, FusionFailed):
+        text = f"fuse: {text}"
+    return text if len(text) <= 60 else text[:59] + "…"
