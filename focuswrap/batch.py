@@ -51,7 +51,8 @@ from focuswrap.errors import (
     FocuswrapError,
     Interrupted,
 )
-from focuswrap.pipeline import Attempt, Reporter, StackRequest
+from focuswrap.model import AttemptView
+from focuswrap.pipeline import Reporter, StackRequest
 from focuswrap.presets import NamedPreset
 
 #: How photos may be grouped into brackets (``--group-by``).
@@ -437,7 +438,7 @@ class _GroupReporter(Reporter):
         if not self.parallel:
             self.base.progress(step, done, total, label)
 
-    def attempt(self, attempt: Attempt, total: int) -> None:
+    def attempt(self, attempt: AttemptView, total: int) -> None:
         self._check()
         self.attempts = max(self.attempts, attempt.number)
         if not self.parallel:
@@ -445,7 +446,7 @@ class _GroupReporter(Reporter):
         elif attempt.number > 1:
             self._note(f"attempt {attempt.number} of up to {total}: adding {attempt.added} ({attempt.why})")
 
-    def attempt_failed(self, attempt: Attempt) -> None:
+    def attempt_failed(self, attempt: AttemptView) -> None:
         self._check()
         if not self.parallel:
             self.base.attempt_failed(attempt)

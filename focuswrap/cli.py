@@ -219,11 +219,13 @@ def stack(
                 print(f"# {note}", file=sys.stderr)
             print(f"# then the result is written to {plan.output}", file=sys.stderr)
             return
+        # Every interface follows the stack through the same typed events.
         reporter = display.make_reporter(quiet=quiet or as_json or sink is not None, verbose=verbose)
+        result = display.ResultCatcher()
         with reporter:
-            result = pipeline.stack(request, tools, reporter, on_event=sink)
-        if sink is None:
-            display.print_result(result, as_json=as_json)
+            pipeline.stack(request, tools, reporter, on_event=sink or result)
+        if sink is None and result.finished is not None:
+            display.print_result(result.finished, as_json=as_json)
 
 
 @contextlib.contextmanager

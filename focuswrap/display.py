@@ -15,15 +15,9 @@ import threading
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from focuswrap.model import HOW_TEXT, BatchResult
-from focuswrap.pipeline import (
-    Attempt,
-    Reporter,
-    StackResult,
-    attempt_dict,
-    result_warnings,
-    sharpness_dict,
-)
+from focuswrap import events
+from focuswrap.events import StackFinished
+from focuswrap.model import HOW_TEXT, LOW_GAIN, LOW_GAIN_WARNING, Attempt, AttemptView, BatchResult, Reporter
 
 
 def _human_bytes(n: int) -> str:
@@ -91,12 +85,12 @@ class PlainReporter(Reporter):
     def progress(self, step: str, done: int, total: int, label: str = "") -> None:
         self._say(f"{step:<6} [{done}/{total}] {label}".rstrip())
 
-    def attempt(self, attempt: Attempt, total: int) -> None:
+    def attempt(self, attempt: AttemptView, total: int) -> None:
         if attempt.number == 1:
             return  # the first attempt is the plain run: nothing to announce
         self._say(f"       attempt {attempt.number} of up to {total}: adding {attempt.added} ({attempt.why})")
 
-    def attempt_failed(self, attempt: Attempt) -> None:
+    def attempt_failed(self, attempt: AttemptView) -> None:
         d = attempt.diagnosis
         if d is not None:
             self._say(f"       attempt {attempt.number} failed: {d.id}: {d.explanation}")
@@ -179,29 +173,36 @@ def make_reporter(*, quiet: bool, verbose: bool) -> Reporter:
     return PlainReporter(verbose=verbose)
 
 
-def _attempt_dict(a: Attempt) -> dict[str, Any]:
-    return attempt_dict(a)
-
-
-def result_dict(result: StackResult) -> dict[str, Any]:
-    """The stable JSON shape of a finished stack (documented in docs/json.md)."""
+def result_dict(result: StackFinished) -> dict[str, Any]:
+    """The stable JSON shape of a finished stack (documented in docs/json.md), from its event."""
     return {
-        "output": str(result.output),
+        "output": result.output,
         "bytes": result.size,
         "preset": result.preset,
-        "inputs": [str(p) for p in result.inputs],
-        "attempts": [_attempt_dict(a) for a in result.attempts],
-        "seconds": {k: round(v, 3) for k, v in result.seconds.items()},
-        "sharpness": sharpness_dict(result.sharpness),
-        "work_folder": str(result.work_folder) if result.work_folder else None,
+        "inputs": list(result.inputs),
+        "attempts": [dict(a) for a in result.attempts],
+        "seconds": dict(result.seconds),
+        "sharpness": result.sharpness,
+        "work_folder": result.work_folder,
         "cached": result.cached,
-        "map": str(result.map_output) if result.map_output else None,
+        "map": result.map_output,
         "crop": list(result.crop) if result.crop else None,
     }
 
 
-def print_result(result: StackResult, *, as_json: bool) -> None:
-    """The finished stack on stdout: a few aligned lines, or one JSON object."""
+class ResultCatcher:
+    """An event sink that keeps the stack's final event (for the result shown once the display is done)."""
+
+    def __init__(self) -> None:
+        self.finished: StackFinished | None = None
+
+    def __call__(self, event: events.Event) -> None:
+        if isinstance(event, StackFinished):
+            self.finished = event
+
+
+def print_result(result: StackFinished, *, as_json: bool) -> None:
+    """The finished stack on stdout, from its StackFinished event: a few aligned lines, or one JSON object."""
     if as_json:
         print(json.dumps(result_dict(result), indent=2))
         return
@@ -211,7 +212,7 @@ def print_result(result: StackResult, *, as_json: bool) -> None:
     else:
         tried = f"{n} attempt{'s' if n != 1 else ''}"
         if n > 1:
-            tried += f"; {result.attempts[-1].added or 'the last rung'} made the difference"
+            tried += f"; {result.attempts[-1]['added'] or 'the last rung'} made the difference"
     secs = result.seconds
     timing = "  ".join(f"{k} {secs[k]:.1f} s" for k in ("align", "fuse", "finish", "total") if k in secs)
     lines = [
@@ -221,8 +222,10 @@ def print_result(result: StackResult, *, as_json: bool) -> None:
         f"  time       {timing}",
     ]
     sharp = result.sharpness
+    gain = None
     if sharp is not None:
-        lines.append(f"  sharpness  {sharp.gain:.2f}x the sharpest input ({sharp.sharpest_name})")
+        gain = float("inf") if sharp["gain"] is None else sharp["gain"]  # JSON's null: infinite
+        lines.append(f"  sharpness  {gain:.2f}x the sharpest input ({sharp['sharpest_input']})")
     if result.crop_size:
         width, height = result.crop_size
         lines.append(f"  cropped    to {width}x{height}, the area every photo covers (--no-crop keeps it all)")
@@ -231,8 +234,8 @@ def print_result(result: StackResult, *, as_json: bool) -> None:
     if result.work_folder:
         lines.append(f"  work folder kept: {result.work_folder}")
     print("\n".join(lines))
-    for warning in result_warnings(result):
-        print(f"focuswrap: warning: {warning}", file=sys.stderr)
+    if gain is not None and gain < LOW_GAIN:
+        print(f"focuswrap: warning: {LOW_GAIN_WARNING}", file=sys.stderr)
 
 
 def attempts_table(attempts: Sequence[Attempt]) -> str:

@@ -15,14 +15,14 @@ from focuswrap.discovery import Tools
 from focuswrap.errors import FusionFailed, ToolTimeout
 from focuswrap.hugin import enfuse
 from focuswrap.hugin.base import check_written, command_of
-from focuswrap.model import Reporter, StackRequest
+from focuswrap.model import EventReporter, StackRequest
 
 if TYPE_CHECKING:
     from PIL import Image
 
 
 def _fuse_progress(
-    reporter: Reporter, n: int, frames: Sequence[Path] = (), names: Sequence[str] = ()
+    reporter: EventReporter, n: int, frames: Sequence[Path] = (), names: Sequence[str] = ()
 ) -> Callable[[str, str], None]:
     """enfuse reads every photo, then blends them, silently, for most of its time: the blending
     is the last of n + 1 parts (a total fixed up front), so the step stays live until enfuse ends."""
@@ -65,7 +65,7 @@ def run_fusion(
     tools: Tools,
     aligned: list[Path],
     work: Path,
-    reporter: Reporter,
+    reporter: EventReporter,
     fmt: str = "TIFF",
     *,
     when_done=None,

@@ -20,7 +20,7 @@ from focuswrap.discovery import Tools
 from focuswrap.errors import AlignmentFailed, ToolTimeout
 from focuswrap.hugin import align, nona, pto
 from focuswrap.hugin.base import check_written, command_of
-from focuswrap.model import DEBUG_PTO, Attempt, Reporter, StackRequest, plural
+from focuswrap.model import DEBUG_PTO, Attempt, EventReporter, StackRequest, plural
 from focuswrap.presets import AlignOptions, NamedPreset, Rung
 
 
@@ -158,7 +158,7 @@ class _AlignProgress:
     as soon as that is known, so the count never jumps from [4/8] to [5/9].
     """
 
-    def __init__(self, reporter: Reporter, pairs: int, remaps: int, names: Sequence[str] = ()) -> None:
+    def __init__(self, reporter: EventReporter, pairs: int, remaps: int, names: Sequence[str] = ()) -> None:
         self.reporter = reporter
         self.pairs = pairs
         self.frames = max(remaps, len(names))
@@ -202,7 +202,7 @@ def run_alignment(
     tools: Tools,
     files: list[Path],
     work: Path,
-    reporter: Reporter,
+    reporter: EventReporter,
     *,
     names: Sequence[str] = (),
 ) -> tuple[list[Path], list[Attempt]]:
@@ -298,7 +298,7 @@ def run_alignment(
 
 
 def aligned_frames(
-    request: StackRequest, tools: Tools, files: list[Path], frames: list[Path], work: Path, reporter: Reporter
+    request: StackRequest, tools: Tools, files: list[Path], frames: list[Path], work: Path, reporter: EventReporter
 ) -> tuple[list[Path], list[Attempt], bool]:
     """Aligned frames from the cache when an earlier run made them, else from align_image_stack.
 

@@ -31,10 +31,13 @@ DEBUG_PTO = "debug.pto"
 
 
 class Reporter:
-    """Receives what happens during a stack; the default shows nothing.
+    """An interface that follows a stack through its typed events; the default shows nothing.
 
-    ``cli.py`` subclasses it for the terminal (live progress) and for plain
-    lines; tests subclass it to record events.
+    A Reporter is an :data:`~focuswrap.events.EventSink`: calling it with an
+    event dispatches to the method below that shows it (``display.py``
+    subclasses it for the live terminal and for plain lines; tests subclass it
+    to record).  Events the methods do not cover (step finished, the result,
+    the failure) go to :meth:`other`.
     """
 
     def __enter__(self) -> Reporter:
@@ -44,16 +47,35 @@ class Reporter:
     def __exit__(self, *exc: object) -> None:
         return None
 
+    def __call__(self, event: events.Event) -> None:
+        if isinstance(event, events.StepStarted):
+            self.step(event.step, event.detail)
+        elif isinstance(event, events.StepProgress):
+            self.progress(event.step, event.done, event.total, event.label)
+        elif isinstance(event, events.AttemptStarted):
+            self.attempt(AttemptView(event.number, event.added, event.why), event.limit)
+        elif isinstance(event, events.AttemptFailed):
+            diagnosis = diagnose.Diagnosis(event.diagnosis, bool(event.next_change), event.explanation, "")
+            self.attempt_failed(AttemptView(event.number, diagnosis=diagnosis, next_change=event.next_change))
+        elif isinstance(event, events.ToolCommand):
+            self.command(event.argv)
+        elif isinstance(event, events.ToolOutput):
+            self.tool_line(event.tool, event.stream, event.line)
+        elif isinstance(event, events.Notice):
+            self.note(event.text)
+        else:
+            self.other(event)
+
     def step(self, name: str, detail: str = "") -> None:
         """A step starts: check, align, fuse, finish."""
 
     def progress(self, step: str, done: int, total: int, label: str = "") -> None:
         """Progress inside a step, parsed from the tool's own output."""
 
-    def attempt(self, attempt: Attempt, total: int) -> None:
+    def attempt(self, attempt: AttemptView, total: int) -> None:
         """An alignment attempt starts (attempt.added/why say what changed)."""
 
-    def attempt_failed(self, attempt: Attempt) -> None:
+    def attempt_failed(self, attempt: AttemptView) -> None:
         """An alignment attempt failed with attempt.diagnosis."""
 
     def command(self, argv: Sequence[str]) -> None:
@@ -65,26 +87,33 @@ class Reporter:
     def note(self, text: str) -> None:
         """Something worth telling the user (order used, warnings)."""
 
+    def other(self, event: events.Event) -> None:
+        """Any other event: a step finished, the result, the failure, a batch's bracket."""
 
-class EventReporter(Reporter):
-    """Tells the caller's :class:`Reporter` and the typed event sink alike.
 
-    The pipeline talks to this one object; every call becomes one event of
-    :mod:`focuswrap.events` for ``on_event`` (and the old Reporter call, for the
-    interfaces that still take one).
-    """
+@dataclass(frozen=True)
+class AttemptView:
+    """An attempt as an event tells it (what :meth:`Reporter.attempt` and ``attempt_failed`` get)."""
 
-    def __init__(self, inner: Reporter, sink: events.EventSink | None) -> None:
-        self.inner = inner
-        self.sink = sink
+    number: int
+    added: str = ""
+    why: str = ""
+    diagnosis: diagnose.Diagnosis | None = None
+    next_change: str = ""
+
+
+class EventReporter:
+    """What the pipeline talks to: every call becomes one typed event, sent to every sink."""
+
+    def __init__(self, *sinks: events.EventSink | None) -> None:
+        self.sinks = [s for s in sinks if s is not None]
         self.warnings: list[str] = []
 
     def _emit(self, event: events.Event) -> None:
-        if self.sink is not None:
-            self.sink(event)
+        for sink in self.sinks:
+            sink(event)
 
     def step(self, name: str, detail: str = "", title: str = "") -> None:
-        self.inner.step(name, detail)
         index = events.STEPS.index(name) + 1 if name in events.STEPS else 0
         self._emit(events.StepStarted(name, index, len(events.STEPS), title or detail, detail))
 
@@ -92,15 +121,12 @@ class EventReporter(Reporter):
         self._emit(events.StepFinished(name, round(seconds, 3)))
 
     def progress(self, step: str, done: int, total: int, label: str = "") -> None:
-        self.inner.progress(step, done, total, label)
         self._emit(events.StepProgress(step, done, total, label))
 
     def attempt(self, attempt: Attempt, total: int) -> None:
-        self.inner.attempt(attempt, total)
         self._emit(events.AttemptStarted(attempt.number, total, attempt.added, attempt.why))
 
     def attempt_failed(self, attempt: Attempt) -> None:
-        self.inner.attempt_failed(attempt)
         d = attempt.diagnosis
         self._emit(
             events.AttemptFailed(
@@ -109,20 +135,16 @@ class EventReporter(Reporter):
         )
 
     def command(self, argv: Sequence[str]) -> None:
-        self.inner.command(argv)
         self._emit(events.ToolCommand(tool_name(argv), tuple(argv)))
 
     def tool_line(self, tool: str, stream: str, line: str) -> None:
-        self.inner.tool_line(tool, stream, line)
         self._emit(events.ToolOutput(tool, stream, line))
 
     def note(self, text: str) -> None:
-        self.inner.note(text)
         self._emit(events.Notice(text, "info"))
 
     def warn(self, text: str) -> None:
         """A warning: shown like a note, and listed in the result."""
-        self.inner.note(text)
         self.warnings.append(text)
         self._emit(events.Notice(text, "warning"))
 

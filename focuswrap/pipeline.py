@@ -215,16 +215,15 @@ def stack(
     """Stack the photos into one all-in-focus image; raises FocuswrapError subclasses (or Interrupted).
 
     ``on_event`` receives every :mod:`focuswrap.events` event, ending with
-    ``StackFinished`` or ``StackFailed``; ``reporter`` gets the same news the old way.
+    ``StackFinished`` or ``StackFailed``; so does ``reporter`` (a Reporter is an event sink).
     """
-    out = EventReporter(reporter or Reporter(), on_event)
+    out = EventReporter(reporter, on_event)
     try:
         result = _stack(request, tools, out)
     except (FocuswrapError, Interrupted) as exc:
         out._emit(failed_event(exc))
         raise
-    if on_event is not None:
-        out._emit(finished_event(result, out.warnings))
+    out._emit(finished_event(result, out.warnings))
     return result
 
 

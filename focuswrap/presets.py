@@ -30,11 +30,22 @@ from focuswrap.errors import BadInputError, ConfigError
 DEFAULT_PRESET = "miniature"
 
 # Each tool's options model lives in its own module (presets import them, never the reverse).
+from focuswrap.hugin.align import MANAGED as _ALIGN_MANAGED  # noqa: E402
 from focuswrap.hugin.align import AlignOptions  # noqa: E402
 from focuswrap.hugin.base import Strict as _Strict  # noqa: E402
+from focuswrap.hugin.enfuse import MANAGED as _FUSE_MANAGED  # noqa: E402
 from focuswrap.hugin.enfuse import FuseOptions, GrayProjector  # noqa: E402
 
-__all__ = ["AlignOptions", "FuseOptions", "GrayProjector", "NamedPreset", "Preset", "Rung"]
+__all__ = [
+    "_ALIGN_MANAGED",
+    "_FUSE_MANAGED",
+    "AlignOptions",
+    "FuseOptions",
+    "GrayProjector",
+    "NamedPreset",
+    "Preset",
+    "Rung",
+]
 
 
 # The changes a ladder rung may make: any align option, every field optional.
