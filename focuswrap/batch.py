@@ -24,7 +24,6 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from focuswrap import inputs, pipeline, proc
 from focuswrap.discovery import Tools
@@ -593,7 +592,8 @@ def run(
     folder: str | os.PathLike[str],
     *,
     tools: Tools | None,
-    preset: NamedPreset,
+    preset: NamedPreset | None = None,
+    request: StackRequest | None = None,
     outdir: str | os.PathLike[str] | None = None,
     fmt: str = "jpg",
     group_by: str = "auto",
@@ -602,21 +602,25 @@ def run(
     jobs: int = DEFAULT_JOBS,
     dry_run: bool = False,
     reporter: Reporter | None = None,
-    **stack_options: Any,
+    retry: bool = True,
+    verbose_tools: bool = True,
+    keep_temp: bool = False,
 ) -> BatchResult:
     """Stack every bracket in ``folder`` into ``outdir`` (default ``folder/stacked``).
 
-    ``stack_options`` are further :class:`pipeline.StackRequest` fields passed to
-    every stack: ``retry``, ``max_attempts``, ``timeout``, ``keep_temp``,
-    ``verbose_tools``.  A stack's failure is recorded in its outcome and the
+    ``request`` is the :class:`~focuswrap.model.StackRequest` every stack is
+    made from, the same type ``focuswrap stack`` builds (its inputs, output and
+    force are set per bracket); without it, one is made from ``preset``,
+    ``retry``, ``verbose_tools`` and ``keep_temp``.  A stack's failure is recorded in its outcome and the
     batch goes on; Ctrl-C ends the batch, cancels the stacks not yet started and
     returns with ``interrupted`` set.  Raises :class:`BadInputError` for a
     folder without brackets or bad options.  ``tools`` may be None for a dry run.
     """
     t0 = time.monotonic()
-    fixed = {"inputs", "output", "force", "keep_order", "preset"} & set(stack_options)
-    if fixed:
-        raise TypeError(f"batch.run sets {', '.join(sorted(fixed))} itself")
+    if request is None:
+        if preset is None:
+            raise TypeError("batch.run needs a preset or a request")
+        request = StackRequest(inputs=[], preset=preset, retry=retry, verbose_tools=verbose_tools, keep_temp=keep_temp)
     if jobs < 1:
         raise BadInputError(f"--jobs must be 1 or more, not {jobs}.")
     result = plan(folder, outdir=outdir, fmt=fmt, group_by=group_by, gap=gap, force=force)
@@ -634,7 +638,7 @@ def run(
             f"focuswrap cannot create the results folder {result.outdir}: {exc.strerror or exc}."
         ) from None
     # The batch has already put each group's frames in natural order.
-    template = StackRequest(inputs=[], preset=preset, keep_order=True, **stack_options)
+    template = replace(request, inputs=[], output=None, keep_order=True)
     base = reporter or Reporter()
     if jobs == 1 or len(todo) == 1:
         result.interrupted = _run_serial(todo, template, tools, base, force)

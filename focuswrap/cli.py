@@ -13,7 +13,7 @@ import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -21,6 +21,7 @@ from focuswrap import __version__
 from focuswrap.errors import ExitCode, FocuswrapError, Interrupted
 
 if TYPE_CHECKING:
+    from focuswrap.config import Config
     from focuswrap.events import JsonLines
 
 #: Where the documentation lives for someone who installed the package (and has no docs/ folder).
@@ -103,7 +104,9 @@ def _root(
     """Focus-stack photos with Hugin's align_image_stack and enfuse."""
 
 
-def _stack_options(config, *, no_retry: bool, max_attempts, timeout, quiet: bool, no_cache: bool) -> dict:
+def _stack_options(
+    config: Config, *, no_retry: bool, max_attempts: int | None, timeout: float | None, quiet: bool, no_cache: bool
+) -> dict[str, Any]:
     """The StackRequest fields `stack` and `batch` set alike, from their options and config.toml."""
     return dict(
         retry=not no_retry,
@@ -309,16 +312,26 @@ def batch_command(
     _verbose = verbose
     from focuswrap import batch, display, presets
     from focuswrap.config import load_config
+    from focuswrap.model import StackRequest
 
     config = load_config()
     chosen = presets.with_crop(_preset(preset, config), crop)
     tools = None if dry_run else _tools(hugin_dir, config)  # listing the brackets needs no Hugin
     reporter = display.make_reporter(quiet=quiet or dry_run, verbose=verbose)
     with reporter:
+        # The same typed request as `stack` (each bracket sets its photos and output).
+        request = StackRequest(
+            inputs=[],
+            preset=chosen,
+            keep_temp=keep_temp,
+            **_stack_options(
+                config, no_retry=no_retry, max_attempts=max_attempts, timeout=timeout, quiet=quiet, no_cache=no_cache
+            ),
+        )
         result = batch.run(
             folder,
             tools=tools,
-            preset=chosen,
+            request=request,
             outdir=outdir,
             fmt=fmt,
             group_by=group_by,
@@ -327,10 +340,6 @@ def batch_command(
             jobs=jobs,
             dry_run=dry_run,
             reporter=reporter,
-            keep_temp=keep_temp,
-            **_stack_options(
-                config, no_retry=no_retry, max_attempts=max_attempts, timeout=timeout, quiet=quiet, no_cache=no_cache
-            ),
         )
     batch.print_report(result, verbose=verbose)
     if result.exit_code:

@@ -11,6 +11,10 @@ from __future__ import annotations
 import shlex
 from collections.abc import Sequence
 from enum import IntEnum
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # typing only: the model is a higher layer
+    from focuswrap.model import Attempt
 
 
 class ExitCode(IntEnum):
@@ -122,10 +126,10 @@ class AlignmentFailed(ToolFailed):
 
     exit_code = ExitCode.ALIGN_FAILED
 
-    def __init__(self, message: str, *, attempts: Sequence[object] = (), **kw) -> None:
+    def __init__(self, message: str, *, attempts: Sequence[Attempt] = (), **kw: Any) -> None:
         super().__init__(message, **kw)
-        #: The attempts made (pipeline.Attempt objects), for the final table.
-        self.attempts = list(attempts)
+        #: The attempts made, for the final table.
+        self.attempts: list[Attempt] = list(attempts)
 
 
 class FusionFailed(ToolFailed):

@@ -14,7 +14,7 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from focuswrap import diagnose, events
 from focuswrap.errors import AlignmentFailed, ExitCode, FocuswrapError, FusionFailed, Interrupted, ToolFailed
@@ -22,7 +22,7 @@ from focuswrap.hugin import align, enfuse, nona
 from focuswrap.presets import AlignOptions, NamedPreset
 
 if TYPE_CHECKING:
-    pass
+    from focuswrap.sharpness import SharpnessReport
 
 #: default_output names results FIRST-stacked.EXT.
 STACKED_SUFFIX = "-stacked"
@@ -207,7 +207,7 @@ class StackResult:
     inputs: list[Path]
     attempts: list[Attempt]
     seconds: dict[str, float] = field(default_factory=dict)
-    sharpness: object | None = None  # sharpness.SharpnessReport
+    sharpness: SharpnessReport | None = None
     work_folder: Path | None = None  # kept with --keep-temp
     cached: bool = False  # aligned frames came from the cache (no alignment ran)
     map_output: Path | None = None
@@ -257,11 +257,10 @@ LOW_GAIN_WARNING = (
 def result_warnings(result: StackResult) -> list[str]:
     """Warnings about a finished result (shown after it, listed in StackFinished)."""
     sharp = result.sharpness
-    gain = getattr(sharp, "gain", None)
-    return [LOW_GAIN_WARNING] if gain is not None and gain < LOW_GAIN else []
+    return [LOW_GAIN_WARNING] if sharp is not None and sharp.gain < LOW_GAIN else []
 
 
-def attempt_dict(a: Attempt) -> dict[str, object]:
+def attempt_dict(a: Attempt) -> dict[str, Any]:
     """One attempt as plain JSON (the shape docs/json.md documents)."""
     return {
         "number": a.number,
@@ -273,16 +272,16 @@ def attempt_dict(a: Attempt) -> dict[str, object]:
     }
 
 
-def sharpness_dict(sharp: object) -> dict[str, object] | None:
+def sharpness_dict(sharp: SharpnessReport | None) -> dict[str, Any] | None:
     """The sharpness report as plain JSON (JSON has no Infinity: an infinite gain is null)."""
 
     if sharp is None:
         return None
-    gain = sharp.gain  # type: ignore[attr-defined]
+    gain = sharp.gain
     return {
-        "result": round(sharp.result, 3),  # type: ignore[attr-defined]
-        "sharpest_input": sharp.sharpest_name,  # type: ignore[attr-defined]
-        "sharpest_input_value": round(sharp.sharpest, 3),  # type: ignore[attr-defined]
+        "result": round(sharp.result, 3),
+        "sharpest_input": sharp.sharpest_name,
+        "sharpest_input_value": round(sharp.sharpest, 3),
         "gain": round(gain, 3) if math.isfinite(gain) else None,
     }
 
@@ -308,12 +307,12 @@ def finished_event(result: StackResult, warnings: Sequence[str] = ()) -> events.
 
 def failed_event(exc: FocuswrapError | Interrupted) -> events.StackFailed:
     """The StackFailed event of a failure: message, exit code, advice, attempts, the tool's output."""
-    attempts = getattr(exc, "attempts", None) or []
+    attempts = exc.attempts if isinstance(exc, AlignmentFailed) else []
     return events.StackFailed(
         message=exc.message,
         exit_code=int(exc.exit_code),
         hint=exc.hint or "",
-        attempts=tuple(attempt_dict(a) for a in attempts if isinstance(a, Attempt)),
+        attempts=tuple(attempt_dict(a) for a in attempts),
         tool_output=exc.details() if isinstance(exc, ToolFailed) else "",
     )
 
