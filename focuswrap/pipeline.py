@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from focuswrap import contribution, events, formats, inputs, ladder
+from focuswrap import contribution, events, formats, inputs, ladder, workspace
 from focuswrap.discovery import Tools
 from focuswrap.errors import (
     AlignmentFailed,
@@ -49,6 +48,7 @@ from focuswrap.model import (
     result_warnings,
     sharpness_dict,
 )
+from focuswrap.workspace import _flatpak_work, work_folder
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -65,6 +65,7 @@ __all__ = [
     "Reporter",
     "StackRequest",
     "StackResult",
+    "_flatpak_work",
     "align_commands",
     "attempt_dict",
     "cpu_count",
@@ -80,50 +81,6 @@ __all__ = [
     "stack",
     "work_folder",
 ]
-
-
-@contextlib.contextmanager
-def work_folder(*, keep: bool, inside: Path | None = None) -> Iterator[Path]:
-    """A private temporary folder, removed afterwards (also on error and Ctrl-C) unless ``keep``.
-
-    ``inside`` puts it in that folder instead of the system's temporary one.
-    """
-    try:
-        if inside is not None:
-            inside.mkdir(parents=True, exist_ok=True)
-        path = Path(tempfile.mkdtemp(prefix="focuswrap.", dir=inside))
-    except OSError as exc:
-        where = inside if inside is not None else tempfile.gettempdir()
-        raise WriteFailed(
-            f"Could not create a work folder in {where}: {exc.strerror or exc}; "
-            "free some space there or point TMPDIR at another folder."
-        ) from None
-    try:
-        yield path
-    finally:
-        if not keep:
-            shutil.rmtree(path, ignore_errors=True)
-
-
-def _flatpak_work(tools: Tools, photos: Sequence[Path]) -> Path | None:
-    """Where the work folder must go for a Flatpak Hugin, which sees only the home folder.
-
-    The Flatpak sandbox has its own private /tmp, so the work folder goes
-    under the user cache folder; photos outside the home folder cannot be
-    read at all, which is said before anything runs.
-    """
-    if not (tools.align.flatpak or tools.enfuse.flatpak):
-        return None
-    home = Path.home().resolve()
-    outside = [p for p in photos if home not in Path(p).resolve().parents]
-    if outside:
-        raise BadInputError(
-            f"The Flatpak Hugin can read only files under your home folder ({home}); "
-            f"{outside[0]} is outside it: copy the photos into your home folder first."
-        )
-    from focuswrap import paths
-
-    return paths.cache_dir() / "work"
 
 
 def prepare(request: StackRequest) -> tuple[list[inputs.Photo], Path, str, Path | None]:
@@ -314,25 +271,6 @@ def _convert(photos: list[inputs.Photo], work: Path, reporter: EventReporter, se
         )
 
 
-@contextlib.contextmanager
-def _missing_folders(folders: list[Path]) -> Iterator[None]:
-    """Make the result's missing folders; on failure remove the ones made (innermost first, only if empty)."""
-    created: list[Path] = []
-    try:
-        for folder in folders:
-            if not folder.is_dir():
-                try:
-                    created += inputs.make_folder(folder)
-                except OSError as exc:
-                    raise WriteFailed(f"Could not create the folder {folder}: {exc.strerror or exc}.") from None
-        yield
-    except BaseException:
-        for folder in created:
-            with contextlib.suppress(OSError):
-                folder.rmdir()
-        raise
-
-
 def _keep_hint(exc: AlignmentFailed | FusionFailed, work: Path) -> None:
     # The .pto may be missing: align_image_stack may stop before writing it.
     kept = f"The work folder is kept for inspection: {work} ({DEBUG_PTO} there, if written, opens in Hugin)."
@@ -372,7 +310,7 @@ def _stack(request: StackRequest, tools: Tools, reporter: EventReporter) -> Stac
                 )
             with _step(reporter, seconds, "finish", str(output), f"Writing {output.name}"):
                 measure.measure_result(image)  # while the result is written
-                with _missing_folders(to_create):
+                with workspace.missing_folders(to_create):
                     size = out_mod.deliver(
                         fused, output, fmt=fmt, first_input=files[0], force=request.force,
                         orientation=photos[0].orientation, image=image,
