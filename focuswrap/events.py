@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import IO, Any, Union
@@ -225,8 +226,13 @@ class JsonLines:
         self.stream = stream if stream is not None else sys.stdout
         #: True once the final event (stack_finished or stack_failed) is out.
         self.ended = False
+        # The tools' stdout and stderr are read on two threads: one whole line at a time.
+        self._lock = threading.Lock()
 
     def __call__(self, event: Event) -> None:
-        print(dump(event), file=self.stream, flush=True)
-        if isinstance(event, (StackFinished, StackFailed)):
-            self.ended = True
+        line = dump(event) + "\n"
+        with self._lock:
+            self.stream.write(line)
+            self.stream.flush()
+            if isinstance(event, (StackFinished, StackFailed)):
+                self.ended = True

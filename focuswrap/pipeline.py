@@ -29,9 +29,17 @@ from focuswrap.errors import (
 )
 
 # Kept importable from here (their homes are model.py, ladder.py and fusion.py).
-from focuswrap.fusion import fuse_command, run_fusion
+from focuswrap.fusion import _fuse_progress, fuse_command, run_fusion
 from focuswrap.hugin import align
-from focuswrap.ladder import REMAP_PART_ENV, AlignCommands, align_commands, cpu_count, next_rung, run_alignment
+from focuswrap.ladder import (
+    REMAP_PART_ENV,
+    AlignCommands,
+    _AlignProgress,
+    align_commands,
+    cpu_count,
+    next_rung,
+    run_alignment,
+)
 from focuswrap.model import (
     DEBUG_PTO,
     STACKED_SUFFIX,
@@ -65,7 +73,9 @@ __all__ = [
     "Reporter",
     "StackRequest",
     "StackResult",
+    "_AlignProgress",
     "_flatpak_work",
+    "_fuse_progress",
     "align_commands",
     "attempt_dict",
     "cpu_count",
@@ -203,7 +213,7 @@ class _Sharpness:
 
     def __init__(self, side: ThreadPoolExecutor, frames: list[Path], names: list[str]) -> None:
         self.side, self.frames, self.names = side, frames, names
-        self.parts: list[Future[list[float]]] = []
+        self.parts: list[Future[tuple[float, ...]]] = []
 
     def measure_inputs(self) -> None:
         from focuswrap import sharpness

@@ -228,3 +228,25 @@ def test_cli_events_failure_before_the_stack_still_ends_the_stream(run, tmp_path
     seen = _lines(done.stdout)
     assert len(seen) >= 1 and isinstance(seen[-1], events.StackFailed)
     assert seen[-1].exit_code == done.returncode
+
+
+def test_json_lines_from_two_threads_stay_whole_lines() -> None:
+    # The tools' stdout and stderr are read on two threads; their events must not share a line.
+    import io
+    import threading
+
+    out = io.StringIO()
+    sink = events.JsonLines(out)
+
+    def emit(stream: str) -> None:
+        for i in range(2000):
+            sink(events.ToolOutput("align_image_stack", stream, f"line {i}"))
+
+    threads = [threading.Thread(target=emit, args=(s,)) for s in ("stdout", "stderr")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 4000
+    assert all(isinstance(events.from_dict(json.loads(line)), events.ToolOutput) for line in lines)
