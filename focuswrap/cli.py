@@ -21,8 +21,14 @@ from focuswrap import __version__
 from focuswrap.errors import ExitCode, FocuswrapError, Interrupted
 
 if TYPE_CHECKING:
+    from types import FrameType
+
+    from typer._click.core import Command
+
     from focuswrap.config import Config
+    from focuswrap.discovery import Tools
     from focuswrap.events import JsonLines
+    from focuswrap.presets import NamedPreset
 
 #: Where the documentation lives for someone who installed the package (and has no docs/ folder).
 #: One place: every help text that points to a page builds its address from this.
@@ -78,7 +84,23 @@ TIMEOUT = typer.Option(
     help="Seconds one Hugin tool may run before it is stopped (at least 1; default 1800).",
 )
 QUIET = typer.Option(False, "--quiet", "-q", help="No progress output.")
-VERBOSE = typer.Option(False, "--verbose", "-v", help="Also show the exact commands and the tools' full output.")
+
+
+def _verbose_log(value: bool) -> bool:
+    if value:
+        from focuswrap import logs
+
+        logs.configure(verbose=True)
+    return value
+
+
+VERBOSE = typer.Option(
+    False,
+    "--verbose",
+    "-v",
+    callback=_verbose_log,
+    help="Also show the exact commands, the tools' full output and focuswrap's debug log.",
+)
 NO_CACHE = typer.Option(False, "--no-cache", help="Neither reuse nor keep aligned frames in the cache.")
 CROP = typer.Option(
     None,
@@ -118,14 +140,14 @@ def _stack_options(
     )
 
 
-def _preset(name: str | None, config):
+def _preset(name: str | None, config: Config) -> NamedPreset:
     """The preset asked for, else config.toml's, else the default."""
     from focuswrap import presets
 
     return presets.get(name or config.preset or presets.DEFAULT_PRESET)
 
 
-def _tools(hugin_dir: Path | None, config=None):
+def _tools(hugin_dir: Path | None, config: Config | None = None) -> Tools:
     """Find both Hugin tools (``config``: the already loaded config.toml, if the command has it)."""
     from focuswrap import discovery
     from focuswrap.config import load_config
@@ -187,14 +209,13 @@ def stack(
     _verbose = verbose
     # --events: the one typed event stream, one JSON line each, for the local page.
     with _event_lines(events) as sink:
-        from concurrent.futures import ThreadPoolExecutor
-
         from focuswrap.config import load_config
 
         config = load_config()
         # The tools are found and asked their versions while the rest loads.
-        with ThreadPoolExecutor(max_workers=1) as finder:
-            finding = finder.submit(_tools, hugin_dir, config)
+        from focuswrap import discovery
+
+        with discovery.finding_tools(hugin_dir=hugin_dir, config_hugin_dir=config.hugin_dir) as finding:
             from focuswrap import display, pipeline, presets
 
             request = pipeline.StackRequest(
@@ -498,7 +519,7 @@ def cache_clear() -> None:
     print(f"Removed {cache.clear()} cached stack(s).")
 
 
-def _interrupt(signum, frame) -> None:
+def _interrupt(signum: int, frame: FrameType | None) -> None:
     # Ctrl-C and SIGTERM become a typed error: proc.run stops the child, the
     # work folder's ``finally`` removes it, and main() exits 130.  (Click
     # would turn a KeyboardInterrupt into "Aborted!" and exit 1.)
@@ -512,7 +533,7 @@ def _interrupt(signum, frame) -> None:
     raise Interrupted("Interrupted; the running Hugin tool was stopped and temporary files were removed.")
 
 
-def _plain_help(command, parent=None) -> None:
+def _plain_help(command: Any, parent: Any = None) -> None:
     """Help in plain words, for ``command`` and every command below it.
 
     Typer (0.2x) adds a column of programmer's types to --help (``<bool>``,
@@ -526,7 +547,7 @@ def _plain_help(command, parent=None) -> None:
 
     ctx = type(parent)(command, parent=parent) if parent is not None else None
     if ctx is None:
-        from typer import _click  # type: ignore[attr-defined]
+        from typer import _click
 
         ctx = _click.Context(command, **(command.context_settings or {}))
     params = list(command.params)
@@ -536,17 +557,18 @@ def _plain_help(command, parent=None) -> None:
     for param in params:
         if isinstance(param, TyperArgument):
             name = param.metavar or param.name.upper()
-            param.display_type_rich = lambda ctx: None
-            param._usage_display_name = lambda name=name: name
+            # Typer's own methods, replaced on this one parameter object.
+            setattr(param, "display_type_rich", lambda ctx: None)  # noqa: B010
+            setattr(param, "_usage_display_name", lambda name=name: name)  # noqa: B010
         elif isinstance(param, TyperOption):
-            param._get_number_range_help_str = lambda: None
+            setattr(param, "_get_number_range_help_str", lambda: None)  # noqa: B010
             if param.is_flag or not param.metavar:
-                param.display_type_rich = lambda ctx: None
+                setattr(param, "display_type_rich", lambda ctx: None)  # noqa: B010
     for sub in getattr(command, "commands", {}).values():
         _plain_help(sub, ctx)
 
 
-def _command():
+def _command() -> Command:
     """The command line as Click runs it, with plain-words help."""
     import typer.main
 
@@ -560,6 +582,9 @@ def _command():
 
 def main() -> None:
     """Console entry point: run the app, turn every known failure into a message and an exit code."""
+    from focuswrap import logs
+
+    logs.configure()
     signal.signal(signal.SIGINT, _interrupt)
     if hasattr(signal, "SIGTERM"):
         signal.signal(signal.SIGTERM, _interrupt)

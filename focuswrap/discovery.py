@@ -18,6 +18,7 @@ all three OSes is testable on one machine.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import ntpath
 import os
@@ -25,7 +26,8 @@ import posixpath
 import shlex
 import shutil
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -295,6 +297,8 @@ def find_tools(
     """Locate both tools (each on its own) and, if ``probe``, read their versions."""
     align = locate(ALIGN, hugin_dir=hugin_dir, config_hugin_dir=config_hugin_dir, **injections)
     enfuse = locate(ENFUSE, hugin_dir=hugin_dir, config_hugin_dir=config_hugin_dir, **injections)
+    for tool in (align, enfuse):
+        log.debug("found %s: %s (via %s)", tool.name, shlex.join(tool.command), tool.source)
     if probe:
         # Both probes at once: each is a process start (about 10 ms), paid before every stack.
         from concurrent.futures import ThreadPoolExecutor
@@ -311,6 +315,27 @@ def find_tools(
             raise
         pool.shutdown()
     return Tools(align=align, enfuse=enfuse)
+
+
+@contextlib.contextmanager
+def finding_tools(
+    *, hugin_dir: str | os.PathLike[str] | None = None, config_hugin_dir: str | os.PathLike[str] | None = None
+) -> Iterator[Future[Tools]]:
+    """:func:`find_tools` on a side thread while the caller goes on (loading the stack's modules).
+
+    Ctrl-C (or any failure) in the caller stops the version probes at once rather than wait
+    for a hanging tool's whole timeout on the side thread.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="focuswrap-find")
+    try:
+        yield pool.submit(find_tools, hugin_dir=hugin_dir, config_hugin_dir=config_hugin_dir)
+    except BaseException:
+        stop_all()
+        raise
+    finally:
+        pool.shutdown(wait=True)
 
 
 def companion(tool: Tool, name: str) -> Tool | None:

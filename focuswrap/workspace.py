@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -11,6 +12,8 @@ from pathlib import Path
 from focuswrap import inputs
 from focuswrap.discovery import Tools
 from focuswrap.errors import BadInputError, WriteFailed
+
+log = logging.getLogger("focuswrap.workspace")
 
 
 @contextlib.contextmanager
@@ -23,6 +26,7 @@ def work_folder(*, keep: bool, inside: Path | None = None) -> Iterator[Path]:
         if inside is not None:
             inside.mkdir(parents=True, exist_ok=True)
         path = Path(tempfile.mkdtemp(prefix="focuswrap.", dir=inside))
+        log.debug("work folder %s", path)
     except OSError as exc:
         where = inside if inside is not None else tempfile.gettempdir()
         raise WriteFailed(

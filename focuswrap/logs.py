@@ -1,0 +1,26 @@
+"""The library's log, configured once (by ``cli.main``): warnings always, its debug log with --verbose.
+
+Every module logs under ``focuswrap.*`` and never configures logging itself. The tools' own
+commands and output lines (``focuswrap.tool.*``) are left out even with --verbose: the display
+shows them already, in order with the progress.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+_FORMAT = "focuswrap: %(levelname)s: %(name)s: %(message)s"
+
+
+def configure(*, verbose: bool = False) -> None:
+    """Send focuswrap's log to stderr (once; again only changes the level)."""
+    root = logging.getLogger("focuswrap")
+    if not any(getattr(h, "_focuswrap", False) for h in root.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(_FORMAT))
+        handler._focuswrap = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+        root.propagate = False
+    root.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    logging.getLogger("focuswrap.tool").setLevel(logging.INFO)
