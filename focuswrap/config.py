@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -47,7 +48,7 @@ def _model_in(annotation: object) -> type[BaseModel] | None:
     return None
 
 
-def _fields_at(model: type[BaseModel] | None, loc: tuple) -> list[str] | None:
+def _fields_at(model: type[BaseModel] | None, loc: tuple[int | str, ...]) -> list[str] | None:
     """The field names allowed in the table at ``loc`` (list indexes skipped), if known."""
     for part in loc:
         if model is None:
@@ -78,11 +79,12 @@ def format_validation_error(path: Path | str, exc: ValidationError, model: type[
     return "\n".join(lines)
 
 
-def read_toml(path: Path) -> dict:
+def read_toml(path: Path) -> dict[str, Any]:
     """Parse a TOML file, turning every failure into a :class:`ConfigError`."""
     try:
         with open(path, "rb") as fh:
-            return tomllib.load(fh)
+            data: dict[str, Any] = tomllib.load(fh)
+            return data
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}.") from None
     except UnicodeDecodeError:

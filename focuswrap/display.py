@@ -13,11 +13,15 @@ import shlex
 import sys
 import threading
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from focuswrap import events
+from focuswrap.errors import FocuswrapError, Interrupted
 from focuswrap.events import StackFinished
 from focuswrap.model import HOW_TEXT, LOW_GAIN, LOW_GAIN_WARNING, Attempt, AttemptView, BatchResult, Reporter
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 
 def _human_bytes(n: int) -> str:
@@ -44,12 +48,12 @@ class PlainReporter(Reporter):
     repeats are counted and summed up in one line when the tool's run ends.
     """
 
-    def __init__(self, *, verbose: bool = False, stream=None) -> None:
+    def __init__(self, *, verbose: bool = False, stream: TextIO | None = None) -> None:
         self.verbose = verbose
         self.stream = stream or sys.stderr
         self._last_progress: tuple[str, int] | None = None
         self._lock = threading.Lock()  # tool lines come from the tools' reader threads
-        self._warnings: dict[tuple[str, str], list] = {}  # (tool, key) -> [first line, repeats]
+        self._warnings: dict[tuple[str, str], list[Any]] = {}  # (tool, key) -> [first line, repeats]
 
     def _fold(self, tool: str, line: str) -> bool:
         """True if ``line`` repeats a warning already shown (it is then only counted)."""
@@ -127,7 +131,7 @@ class LiveReporter(PlainReporter):
             console=self.console,
             transient=False,
         )
-        self._task = None
+        self._task: TaskID | None = None
 
     def _say(self, text: str) -> None:
         self.bar.console.print(text, highlight=False, markup=False)
@@ -136,9 +140,9 @@ class LiveReporter(PlainReporter):
         self.bar.start()
         return self
 
-    def __exit__(self, exc_type: object, *exc: object) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.flush_warnings()
-        if exc_type is None:
+        if not exc or exc[0] is None:
             self._finish_step()
         self.bar.stop()
 
@@ -249,7 +253,7 @@ def attempts_table(attempts: Sequence[Attempt]) -> str:
     return "\n".join("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
 
 
-def failure_lines(exc, *, verbose: bool) -> list[str]:
+def failure_lines(exc: FocuswrapError | Interrupted, *, verbose: bool) -> list[str]:
     """What follows a failure's one-line message: attempts table, tool output, advice.
 
     A failure no diagnosis explains is never swallowed: the command and the

@@ -111,7 +111,8 @@ def require_extra(kind: str, paths: Sequence[PathLike] = ()) -> ModuleType:
     package = extra.module.replace("_", "-")
     if paths:
         one = len(paths) == 1
-        what = f"{inputs.names([inputs.show(p) for p in paths])} {'is a' if one else 'are'} {extra.what[:-1] if one else extra.what}"
+        kind = extra.what[:-1] if one else extra.what
+        what = f"{inputs.names([inputs.show(p) for p in paths])} {'is a' if one else 'are'} {kind}"
     else:
         what = f"These are {extra.what}"
     raise MissingExtraError(
@@ -267,7 +268,7 @@ def prepare_frames(
     disk is full.
     """
     targets = frame_paths(photos, work)
-    todo = [(p, t) for p, t in zip(photos, targets) if needs_conversion(p)]
+    todo = [(p, t) for p, t in zip(photos, targets, strict=True) if needs_conversion(p)]
     if not todo:
         return targets
     for kind in sorted({_KIND_OF_FORMAT[p.format] for p, _ in todo}):

@@ -68,7 +68,7 @@ def run_fusion(
     reporter: EventReporter,
     fmt: str = "TIFF",
     *,
-    when_done=None,
+    when_done: Callable[[], None] | None = None,
     names: Sequence[str] = (),
 ) -> tuple[Path, Image.Image]:
     """Fuse the aligned frames into work/fused.tif; fusion problems are not retried.

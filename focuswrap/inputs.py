@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from PIL import Image, UnidentifiedImageError
 
@@ -259,7 +259,7 @@ def _tiff_complete(im: Image.Image, size: int) -> bool:
     counts = _as_tuple(tags.get(279) or tags.get(325))  # StripByteCounts / TileByteCounts
     if not offsets or len(offsets) != len(counts):
         return True  # nothing to compare: let Hugin decide
-    return max(o + c for o, c in zip(offsets, counts)) <= size
+    return max(o + c for o, c in zip(offsets, counts, strict=True)) <= size
 
 
 def _bits(im: Image.Image, fmt: str, header: bytes) -> int:
@@ -365,7 +365,7 @@ def _check_duplicates(paths: Sequence[PathLike], stats: Sequence[os.stat_result]
             i = parent[i]
         return i
 
-    for i, (given, st) in enumerate(zip(paths, stats)):
+    for i, (given, st) in enumerate(zip(paths, stats, strict=True)):
         keys: list[object] = [("path", os.path.normcase(str(Path(given).resolve())))]
         if st.st_ino:  # some file systems report 0 for every file
             keys.append(("inode", st.st_dev, st.st_ino))
@@ -393,7 +393,10 @@ def _check_duplicates(paths: Sequence[PathLike], stats: Sequence[os.stat_result]
     raise BadInputError(f"Photos are given more than once ({listed}); give each photo once.")
 
 
-def _odd_ones_out(values: Sequence[object]) -> tuple[object, list[int]]:
+_T = TypeVar("_T")
+
+
+def _odd_ones_out(values: Sequence[_T]) -> tuple[_T, list[int]]:
     """The most common value (first seen wins a tie) and the indexes that differ from it."""
     counts = Counter(values)
     best = max(counts.values())
@@ -435,7 +438,7 @@ def _check_sizes(photos: Sequence[Photo], shown: Sequence[str]) -> None:
     common, odd = _odd_ones_out([(p.width, p.height) for p in photos])
     if not odd:
         return
-    w, h = common  # type: ignore[misc]
+    w, h = common
     if len({(photos[i].width, photos[i].height) for i in odd}) == 1:
         first = photos[odd[0]]
         what = f"{_names([shown[i] for i in odd])} {_verb(len(odd), 'is', 'are')} {first.width}x{first.height}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,6 +98,7 @@ def align_commands(
     )
     if nona_tool is None:
         return AlignCommands(align_argv, [], remapped, project)
+    assert project is not None  # nona remaps from the project align_image_stack writes
     reuse_reference = not cropped
     indices = list(range(1 if reuse_reference else 0, len(frames)))
     parts = max(1, min(workers, len(indices)))
@@ -115,7 +116,7 @@ def align_commands(
     return AlignCommands(align_argv, remap_argvs, fused_frames, project)
 
 
-def _prepare_project(commands: AlignCommands, make_commands) -> AlignCommands:
+def _prepare_project(commands: AlignCommands, make_commands: Callable[..., AlignCommands]) -> AlignCommands:
     """Read the project align_image_stack wrote before nona remaps from it.
 
     A crop (-C found an area smaller than the canvas) means nona must remap
@@ -124,6 +125,8 @@ def _prepare_project(commands: AlignCommands, make_commands) -> AlignCommands:
     which makes nona's photometric round trip cheap without changing it.
     """
     project = commands.project
+    if project is None:  # only nona's commands come here, and they always have a project
+        return commands
     try:
         text = project.read_text(encoding="utf-8", errors="surrogateescape")
     except OSError:

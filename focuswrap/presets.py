@@ -52,14 +52,14 @@ __all__ = [
 AlignChanges = create_model(  # type: ignore[call-overload]
     "AlignChanges",
     __config__=ConfigDict(extra="forbid", frozen=True),
-    **{name: (Optional[f.annotation], None) for name, f in AlignOptions.model_fields.items()},
+    **{name: (Optional[f.annotation], None) for name, f in AlignOptions.model_fields.items()},  # noqa: UP045 - built at run time from each annotation
 )
 
 
 class Rung(_Strict):
     """One step of the fallback ladder: align options to change, and why."""
 
-    set: AlignChanges = Field(description="Align options this rung changes (kept by later rungs).")  # type: ignore[valid-type]
+    set: AlignChanges = Field(description="Align options this rung changes (kept by later rungs).")
     why: str = Field(min_length=1, description="Shown to the user when the rung is tried.")
     helps: list[str] = Field(
         default_factory=list, description="Diagnosis ids this rung helps; empty means any retryable failure."

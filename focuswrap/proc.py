@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import IO, Any
 
 from focuswrap.errors import MissingToolError, ToolTimeout
 
@@ -44,7 +45,7 @@ class Completed:
     stopped: bool = False
 
 
-def _pump(stream, name: str, sink: list[str], on_line: LineCallback | None, logger) -> None:
+def _pump(stream: IO[str], name: str, sink: list[str], on_line: LineCallback | None, logger: logging.Logger) -> None:
     for line in iter(stream.readline, ""):
         sink.append(line)
         text = line.rstrip("\r\n")
@@ -58,7 +59,7 @@ def _pump(stream, name: str, sink: list[str], on_line: LineCallback | None, logg
     stream.close()
 
 
-def _signal(child: subprocess.Popen, *, kill: bool) -> None:
+def _signal(child: subprocess.Popen[str], *, kill: bool) -> None:
     """Terminate (or kill) the child and, on POSIX, every process of its group.
 
     The child leads its own process group (``start_new_session``): signalling
@@ -83,7 +84,7 @@ def _signal(child: subprocess.Popen, *, kill: bool) -> None:
 # Children started by run() and not yet finished, from any thread: a Ctrl-C
 # reaches only the main thread, so a batch running stacks on worker threads
 # stops their tools through stop_all().
-_LIVE: set[subprocess.Popen] = set()
+_LIVE: set[subprocess.Popen[str]] = set()
 _LIVE_LOCK = threading.Lock()
 
 
@@ -95,7 +96,7 @@ def stop_all() -> None:
         stop(child)
 
 
-def stop(child: subprocess.Popen, grace: float = TERMINATE_GRACE) -> None:
+def stop(child: subprocess.Popen[str], grace: float = TERMINATE_GRACE) -> None:
     """Terminate ``child`` (and its process group), wait up to ``grace`` seconds, then kill it."""
     if child.poll() is not None:
         return
@@ -110,7 +111,7 @@ def stop(child: subprocess.Popen, grace: float = TERMINATE_GRACE) -> None:
 class _Deadline:
     """The timeout of one run: a timer that stops the child, unless the child finished first."""
 
-    def __init__(self, child: subprocess.Popen, timeout: float | None) -> None:
+    def __init__(self, child: subprocess.Popen[str], timeout: float | None) -> None:
         self.child = child
         self.lock = threading.Lock()
         self.finished = False
@@ -145,7 +146,7 @@ def run(
     env: Mapping[str, str] | None = None,
     timeout: float | None = None,
     on_line: LineCallback | None = None,
-    on_start: Callable[[subprocess.Popen], None] | None = None,
+    on_start: Callable[[subprocess.Popen[str]], None] | None = None,
 ) -> Completed:
     """Run ``argv`` (never through a shell) and return its exit code and output.
 
@@ -158,7 +159,7 @@ def run(
     name = os.path.basename(argv[0]) if argv else "?"
     logger = logging.getLogger(f"focuswrap.tool.{name}")
     logger.debug("Running: %s", argv)
-    kwargs: dict = {}
+    kwargs: dict[str, Any] = {}
     if sys.platform == "win32":
         kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP  # type: ignore[attr-defined]
     else:
@@ -247,11 +248,11 @@ def run_together(
         return [run(commands[0], cwd=cwd, env=env, timeout=timeout, on_line=on_line)]
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
-    started: list[subprocess.Popen] = []
+    started: list[subprocess.Popen[str]] = []
     lock = threading.Lock()
     stopping = threading.Event()
 
-    def track(child: subprocess.Popen) -> None:
+    def track(child: subprocess.Popen[str]) -> None:
         with lock:
             started.append(child)
             late = stopping.is_set()
@@ -277,13 +278,16 @@ def run_together(
             failed = [f for f in finished if f.exception() is not None or f.result().returncode != 0]
             if failed and not stopping.is_set():
                 for f in failed:
-                    if f.exception() is not None:
-                        raise f.exception()
+                    error = f.exception()
+                    if error is not None:
+                        raise error
                 stop_the_rest()
                 stopped_by_us = pending
         results = [f.result() for f in futures]
         if stopping.is_set():
-            results = [replace(r, stopped=True) if f in stopped_by_us else r for f, r in zip(futures, results)]
+            results = [
+                replace(r, stopped=True) if f in stopped_by_us else r for f, r in zip(futures, results, strict=True)
+            ]
         return results
     except BaseException:
         stop_the_rest()

@@ -4,6 +4,10 @@
 #   bash scripts/dev.sh demo [FOLDER]   # synthetic focus bracket -> stacked result
 #   bash scripts/dev.sh test [PYTEST ARGS]   # the whole test suite, real Hugin included
 #   bash scripts/dev.sh gui [OPTIONS]   # the no-terminal page (focuswrap gui) in your browser
+#   bash scripts/dev.sh check           # ruff (lint, format), mypy (strict), the import-layer contract
+#
+# With COVERAGE=1, `test` measures coverage (the CLI runs the tests start as child processes
+# included) and prints the report; there is no threshold.
 #
 # It installs what is missing with apt-get (Hugin's hugin-tools and enfuse,
 # python3-venv), creates .venv, installs focuswrap into it (non-editable, as a
@@ -13,8 +17,8 @@ cd "$(dirname "$0")/.."
 
 job="${1:-}"
 case "$job" in
-  demo|test|gui) shift ;;
-  *) echo "usage: bash scripts/dev.sh demo [FOLDER] | test [PYTEST ARGS] | gui [OPTIONS]" >&2; exit 2 ;;
+  demo|test|gui|check) shift ;;
+  *) echo "usage: bash scripts/dev.sh demo [FOLDER] | test [PYTEST ARGS] | gui [OPTIONS] | check" >&2; exit 2 ;;
 esac
 
 sudo=""
@@ -39,7 +43,9 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true
-.venv/bin/python -m pip install -q --disable-pip-version-check ".[test]"
+extras="test"
+if [ "$job" = check ] || [ "${COVERAGE:-}" = 1 ]; then extras="test,dev"; fi
+.venv/bin/python -m pip install -q --disable-pip-version-check ".[$extras]"
 
 case "$job" in
   demo)
@@ -48,11 +54,29 @@ case "$job" in
   gui)
     exec .venv/bin/focuswrap gui "$@"
     ;;
+  check)
+    # Every check runs (so one run shows all findings); any finding fails.
+    rc=0
+    .venv/bin/ruff check . || rc=1
+    .venv/bin/ruff format --check . || rc=1
+    .venv/bin/mypy || rc=1
+    PYTHONPATH=. .venv/bin/lint-imports || rc=1
+    exit "$rc"
+    ;;
   test)
     # pytest exits 5 when it collected no test: that is a failure here, not a pass.
     set +e
-    .venv/bin/python -m pytest "$@"
-    rc=$?
+    if [ "${COVERAGE:-}" = 1 ]; then
+      rm -f .coverage .coverage.*
+      export COVERAGE_DATA_DIR="$PWD"
+      .venv/bin/python -m coverage run -m pytest "$@"
+      rc=$?
+      .venv/bin/python -m coverage combine -q >/dev/null 2>&1
+      .venv/bin/python -m coverage report || true
+    else
+      .venv/bin/python -m pytest "$@"
+      rc=$?
+    fi
     set -e
     if [ "$rc" -eq 5 ]; then echo "pytest collected no tests: failing." >&2; exit 1; fi
     exit "$rc"

@@ -74,7 +74,8 @@ class AlignOptions(Strict):
     )
     remap: Literal["align_image_stack", "nona"] = Field(
         "align_image_stack",
-        description="Who writes the aligned frames: align_image_stack itself (-a), or Hugin's nona from the project file (same pixels, uncompressed, faster).",
+        description="Who writes the aligned frames: align_image_stack itself (-a), or Hugin's nona "
+        "from the project file (same pixels, uncompressed, faster).",
     )
     extra_args: list[str] = Field(
         default_factory=list, description="Further align_image_stack options, one token each."

@@ -216,7 +216,8 @@ def load_fused(fused: Path) -> Image.Image:
 
     with Image.open(fused) as im:
         im.load()
-        return im
+        picture: Image.Image = im
+        return picture
 
 
 def layer_offset(image: Image.Image) -> tuple[int, int]:

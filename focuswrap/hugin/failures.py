@@ -25,4 +25,6 @@ def classify(tool: str, returncode: int | None, stdout: str, stderr: str) -> Dia
     name = re.split(r"[\\/]", tool)[-1].lower().removesuffix(".exe")
     if name not in TOOLS:
         raise ValueError(f"unknown tool {tool!r}: expected one of {', '.join(TOOLS)}")
-    return (align if name == ALIGN else enfuse).classify(returncode, stdout, stderr)
+    if name == ALIGN:
+        return align.classify(returncode, stdout, stderr)
+    return enfuse.classify(returncode, stdout, stderr)
