@@ -25,7 +25,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 from pathlib import Path
 
-from focuswrap import inputs, pipeline, proc
+from focuswrap import events, inputs, pipeline, proc
 from focuswrap.discovery import Tools
 
 # The types live in model.py and the listing, table and report in display.py (kept importable from here).
@@ -396,6 +396,40 @@ def plan(
 # ---------------------------------------------------------------- running
 
 
+class _Tee(Reporter):
+    """The batch's reporter (shown the usual way) plus the caller's event sink, which gets every
+    stack's events and a BracketStarted/BracketFinished around each stack."""
+
+    def __init__(self, inner: Reporter, sink: events.EventSink | None) -> None:
+        self.inner = inner
+        self.sink = sink
+
+    def forward(self, event: events.Event) -> None:
+        if self.sink is not None:
+            self.sink(event)
+
+    def step(self, name: str, detail: str = "") -> None:
+        self.inner.step(name, detail)
+
+    def progress(self, step: str, done: int, total: int, label: str = "") -> None:
+        self.inner.progress(step, done, total, label)
+
+    def attempt(self, attempt: AttemptView, total: int) -> None:
+        self.inner.attempt(attempt, total)
+
+    def attempt_failed(self, attempt: AttemptView) -> None:
+        self.inner.attempt_failed(attempt)
+
+    def command(self, argv: Sequence[str]) -> None:
+        self.inner.command(argv)
+
+    def tool_line(self, tool: str, stream: str, line: str) -> None:
+        self.inner.tool_line(tool, stream, line)
+
+    def note(self, text: str) -> None:
+        self.inner.note(text)
+
+
 class _GroupReporter(Reporter):
     """Passes one stack's events on to the batch's reporter, and counts its attempts.
 
@@ -405,15 +439,17 @@ class _GroupReporter(Reporter):
     another tool starts.
     """
 
-    def __init__(
-        self, base: Reporter, name: str, *, parallel: bool, cancel: threading.Event, lock: threading.Lock
-    ) -> None:
+    def __init__(self, base: _Tee, name: str, *, parallel: bool, cancel: threading.Event, lock: threading.Lock) -> None:
         self.base = base
         self.name = name
         self.parallel = parallel
         self.cancel = cancel
         self.lock = lock
         self.attempts = 0
+
+    def __call__(self, event: events.Event) -> None:
+        self.base.forward(event)  # the caller's sink sees the stack's own events
+        super().__call__(event)
 
     def _check(self) -> None:
         # Only from methods the pipeline calls on the stack's thread: step,
@@ -501,7 +537,9 @@ def _stack_one(
         outcome.attempts = reporter.attempts
 
 
-def _announce(base: Reporter, outcome: StackOutcome, number: int, total: int, *, parallel: bool) -> None:
+def _announce(base: _Tee, outcome: StackOutcome, number: int, total: int, *, parallel: bool) -> None:
+    group = outcome.group
+    base.forward(events.BracketStarted(number, total, group.name, tuple(str(f) for f in group.frames)))
     text = f"{number}/{total} {outcome.group.name}: {len(outcome.group.frames)} frames -> {outcome.output.name}"
     if parallel:
         base.note(text)
@@ -509,13 +547,19 @@ def _announce(base: Reporter, outcome: StackOutcome, number: int, total: int, *,
         base.step("stack", text)
 
 
-def _finished(base: Reporter, outcome: StackOutcome, lock: threading.Lock) -> None:
+def _finished(base: _Tee, outcome: StackOutcome, lock: threading.Lock, number: int, total: int) -> None:
     seconds = f" in {outcome.seconds:.1f} s" if outcome.seconds is not None else ""
+    ok = outcome.status == "ok"
     with lock:
         base.note(f"{outcome.group.name}: {outcome.result_text}{seconds}")
+        base.forward(
+            events.BracketFinished(
+                number, total, outcome.group.name, ok, str(outcome.output) if ok else None, outcome.result_text
+            )
+        )
 
 
-def _run_serial(todo: list[StackOutcome], template: StackRequest, tools: Tools, base: Reporter, force: bool) -> bool:
+def _run_serial(todo: list[StackOutcome], template: StackRequest, tools: Tools, base: _Tee, force: bool) -> bool:
     """Stack the groups one after the other in this thread; True if interrupted."""
     lock = threading.Lock()
     cancel = threading.Event()  # never set: Ctrl-C reaches this thread itself
@@ -524,14 +568,14 @@ def _run_serial(todo: list[StackOutcome], template: StackRequest, tools: Tools, 
             _announce(base, outcome, number, len(todo), parallel=False)
             reporter = _GroupReporter(base, outcome.group.name, parallel=False, cancel=cancel, lock=lock)
             _stack_one(outcome, template, tools, reporter, force)
-            _finished(base, outcome, lock)
+            _finished(base, outcome, lock, number, len(todo))
         except (Interrupted, KeyboardInterrupt):
             return True
     return False
 
 
 def _run_parallel(
-    todo: list[StackOutcome], template: StackRequest, tools: Tools, base: Reporter, force: bool, jobs: int
+    todo: list[StackOutcome], template: StackRequest, tools: Tools, base: _Tee, force: bool, jobs: int
 ) -> bool:
     """Stack up to ``jobs`` groups at a time on worker threads; True if interrupted."""
     lock = threading.Lock()
@@ -544,13 +588,14 @@ def _run_parallel(
             return  # stays "planned", reported as not started
         with lock:
             started += 1
-            _announce(base, outcome, started, len(todo), parallel=True)
+            number = started
+            _announce(base, outcome, number, len(todo), parallel=True)
         reporter = _GroupReporter(base, outcome.group.name, parallel=True, cancel=cancel, lock=lock)
         try:
             _stack_one(outcome, template, tools, reporter, force)
         except Interrupted:
             return
-        _finished(base, outcome, lock)
+        _finished(base, outcome, lock, number, len(todo))
 
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="focuswrap-batch")
     futures: list[Future[None]] = [pool.submit(work, o) for o in todo]
@@ -602,6 +647,7 @@ def run(
     jobs: int = DEFAULT_JOBS,
     dry_run: bool = False,
     reporter: Reporter | None = None,
+    on_event: events.EventSink | None = None,
     retry: bool = True,
     verbose_tools: bool = True,
     keep_temp: bool = False,
@@ -611,7 +657,8 @@ def run(
     ``request`` is the :class:`~focuswrap.model.StackRequest` every stack is
     made from, the same type ``focuswrap stack`` builds (its inputs, output and
     force are set per bracket); without it, one is made from ``preset``,
-    ``retry``, ``verbose_tools`` and ``keep_temp``.  A stack's failure is recorded in its outcome and the
+    ``retry``, ``verbose_tools`` and ``keep_temp``.  ``on_event`` gets every stack's typed events, each stack between a
+    BracketStarted and a BracketFinished. A stack's failure is recorded in its outcome and the
     batch goes on; Ctrl-C ends the batch, cancels the stacks not yet started and
     returns with ``interrupted`` set.  Raises :class:`BadInputError` for a
     folder without brackets or bad options.  ``tools`` may be None for a dry run.
@@ -639,7 +686,7 @@ def run(
         ) from None
     # The batch has already put each group's frames in natural order.
     template = replace(request, inputs=[], output=None, keep_order=True)
-    base = reporter or Reporter()
+    base = _Tee(reporter or Reporter(), on_event)
     if jobs == 1 or len(todo) == 1:
         result.interrupted = _run_serial(todo, template, tools, base, force)
     else:

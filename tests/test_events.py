@@ -250,3 +250,23 @@ def test_json_lines_from_two_threads_stay_whole_lines() -> None:
     lines = out.getvalue().splitlines()
     assert len(lines) == 4000
     assert all(isinstance(events.from_dict(json.loads(line)), events.ToolOutput) for line in lines)
+
+
+def test_batch_sends_each_stack_between_bracket_events(tmp_path: Path, fakes, monkeypatch) -> None:
+    from focuswrap import batch
+
+    a, e, tools = fakes
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    for name in ("left", "right"):
+        photos(tmp_path / "shots" / name)
+    seen: list[events.Event] = []
+    result = batch.run(
+        tmp_path / "shots", tools=tools, preset=presets.get("miniature"), group_by="folders", on_event=seen.append
+    )
+    assert result.exit_code == 0
+    marks = [e for e in seen if isinstance(e, (events.BracketStarted, events.BracketFinished, events.StackFinished))]
+    assert [type(m).__name__ for m in marks] == ["BracketStarted", "StackFinished", "BracketFinished"] * 2
+    first, _, done = marks[:3]
+    assert (first.index, first.total, first.name, len(first.photos)) == (1, 2, "left", 3)
+    assert done.ok and done.output and done.output.endswith("left-stacked.jpg")
+    assert [events.from_dict(json.loads(events.dump(m))) for m in marks] == marks
