@@ -98,6 +98,7 @@ class ToolFailed(FocuswrapError):
         stdout: str = "",
         stderr: str = "",
         hint: str | None = None,
+        unknown: bool = False,
     ) -> None:
         super().__init__(message, hint=hint)
         self.argv = list(argv)
@@ -105,7 +106,7 @@ class ToolFailed(FocuswrapError):
         self.stdout = stdout
         self.stderr = stderr
         #: True when the failure matched no known diagnosis: the report then shows the output.
-        self.unknown = False
+        self.unknown = unknown
 
     def details(self) -> str:
         """The command and the last lines of its output, indented (for --verbose and logs)."""

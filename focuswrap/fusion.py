@@ -99,8 +99,8 @@ def run_fusion(
             stdout=done.stdout,
             stderr=done.stderr,
             hint=diagnose.final_advice(diag.id),
+            unknown=diag.id == "unknown",
         )
-        failure.unknown = diag.id == "unknown"
         raise failure
     from PIL import Image
 

@@ -287,8 +287,8 @@ def run_alignment(
                 stdout=done.stdout,
                 stderr=done.stderr,
                 hint=diagnose.final_advice(diag.id),
+                unknown=diag.id == "unknown",
             )
-            failure.unknown = diag.id == "unknown"
             raise failure
         used.append(rung)
         options = preset.preset.align_after(used)
