@@ -70,7 +70,6 @@ NOT_FIXED_YET = {
     "align-exit0-no-project",
     "odd-photo-out",
     "unknown-not-retried",
-    "version-check-hangs",
     "batch-two-levels-down",
     "map-is-output",
     "preset-control-chars",
