@@ -66,20 +66,55 @@ class DamagedEntry(Exception):
     """A cached frame differs from what was published (its size or checksum)."""
 
 
-def _verify(entry: Path, meta: dict) -> None:
-    """Raise :class:`DamagedEntry` unless every frame has the size and checksum recorded at publish time."""
-    if meta.get("format") != FORMAT:
+@dataclass(frozen=True)
+class _StoredFrame:
+    """One aligned frame of an entry, as its entry.json records it."""
+
+    name: str
+    size: int
+    sha256: str
+
+
+def _read_record(meta_path: Path) -> list[_StoredFrame]:
+    """The frames an entry.json records.
+
+    Raises :class:`DamagedEntry` for an entry of another version, ValueError
+    (or KeyError) for a record that is not what :func:`store` writes.
+    """
+    record = json.loads(meta_path.read_text())
+    if not isinstance(record, dict):
+        raise ValueError("the record is not a JSON object")
+    if record.get("format") != FORMAT:
         raise DamagedEntry("written by another version of focuswrap")
-    for item in meta["frames"]:
-        path = entry / item["name"]
+    items = record["frames"]
+    if not isinstance(items, list):
+        raise ValueError("the record has no list of frames")
+    frames = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise ValueError("a frame's record is not a JSON object")
+        name, size, digest = item["name"], item["size"], item["sha256"]
+        # A bare file name: the frame is linked into the work folder under it.
+        if not isinstance(name, str) or not name or Path(name).name != name:
+            raise ValueError("a frame's name is not a file name")
+        if not isinstance(size, int) or not isinstance(digest, str):
+            raise ValueError("a frame's size or checksum is malformed")
+        frames.append(_StoredFrame(name, size, digest))
+    return frames
+
+
+def _verify(entry: Path, frames: Sequence[_StoredFrame]) -> None:
+    """Raise :class:`DamagedEntry` unless every frame has the size and checksum recorded at publish time."""
+    for item in frames:
+        path = entry / item.name
         try:
             size = path.stat().st_size
         except FileNotFoundError:
-            raise DamagedEntry(f"{item['name']} is missing") from None
-        if size != item["size"]:
-            raise DamagedEntry(f"{item['name']} has {size} bytes instead of {item['size']}")
-        if _file_digest(path) != item["sha256"]:
-            raise DamagedEntry(f"{item['name']} has changed since it was stored")
+            raise DamagedEntry(f"{item.name} is missing") from None
+        if size != item.size:
+            raise DamagedEntry(f"{item.name} has {size} bytes instead of {item.size}")
+        if _file_digest(path) != item.sha256:
+            raise DamagedEntry(f"{item.name} has changed since it was stored")
 
 
 def lookup(entry_key: str, into: Path, *, on_damaged: Callable[[str], None] | None = None) -> list[Path] | None:
@@ -92,11 +127,11 @@ def lookup(entry_key: str, into: Path, *, on_damaged: Callable[[str], None] | No
     meta_path = entry / _META
     out: list[Path] = []
     try:
-        meta = json.loads(meta_path.read_text())
-        _verify(entry, meta)
-        for item in meta["frames"]:
-            dst = into / item["name"]
-            _link_or_copy(entry / item["name"], dst)
+        frames = _read_record(meta_path)
+        _verify(entry, frames)
+        for item in frames:
+            dst = into / item.name
+            _link_or_copy(entry / item.name, dst)
             out.append(dst)
         os.utime(meta_path)  # mark as recently used
     except DamagedEntry as exc:

@@ -12,6 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 #: enfuse's --save-masks templates; %n counts input images from 1.
 SOFT_TEMPLATE = "softmask-%n.tif"
@@ -63,7 +67,7 @@ def mask_files(folder: Path, count: int) -> tuple[list[Path], list[Path]]:
     return soft, hard
 
 
-def _as_l(image, scale: float):
+def _as_l(image: Image.Image, scale: float) -> Image.Image:
     """A float mask as an 8-bit image, values multiplied by ``scale``."""
     return image.point(lambda v: v * scale).convert("L")
 
@@ -101,13 +105,13 @@ def build(folder: Path, names: Sequence[str], output: Path, *, max_side: int = 1
 
     if max(size) > max_side:
         factor = max_side / max(size)
-        canvas = canvas.resize((round(size[0] * factor), round(size[1] * factor)), Image.NEAREST)
+        canvas = canvas.resize((round(size[0] * factor), round(size[1] * factor)), Image.Resampling.NEAREST)
     canvas = _with_legend(canvas, names)
     canvas.save(output, format="PNG")
     return output
 
 
-def _with_legend(image, names: Sequence[str]):
+def _with_legend(image: Image.Image, names: Sequence[str]) -> Image.Image:
     from PIL import Image, ImageDraw
 
     row = 20
@@ -127,10 +131,12 @@ def _with_legend(image, names: Sequence[str]):
     return out
 
 
-def frame_at(map_image, xy: tuple[int, int]) -> int | None:
+def frame_at(map_image: Image.Image, xy: tuple[int, int]) -> int | None:
     """The frame index (0-based) whose colour is at ``xy`` in a map, or None."""
-    pixel = map_image.getpixel(xy)[:3]
+    pixel = map_image.getpixel(xy)
+    if not isinstance(pixel, tuple):  # one channel: no frame's colour
+        return None
     for i, colour in enumerate(PALETTE):
-        if tuple(pixel) == colour:
+        if pixel[:3] == colour:
             return i
     return None

@@ -47,8 +47,8 @@ def run(folder: Path, tools: Tools, reporter: pipeline.Reporter, *, force: bool 
     from PIL import Image
 
     box = result.crop or (0, 0, *SIZE)
-    with Image.open(stack.truth) as truth:
-        truth = truth.crop(box)
+    with Image.open(stack.truth) as whole:
+        truth = whole.crop(box)
     per_frame = {}
     for f in stack.frames:
         with Image.open(f) as frame:

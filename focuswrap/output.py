@@ -64,7 +64,9 @@ def _encode(fused: Path, dest: Path, fmt: str, first_input: Path, orientation: i
         im = formats.upright(_to_8bit(im), orientation)
         if fmt == "JPEG" and im.mode in ("RGBA", "LA"):
             im = im.convert("RGB" if im.mode == "RGBA" else "L")  # JPEG has no alpha
-        kwargs: dict = {"exif": formats.exif_bytes(formats.exif_tags(exif, orientation=1, size=im.size))}
+        kwargs: dict[str, bytes | int | bool] = {
+            "exif": formats.exif_bytes(formats.exif_tags(exif, orientation=1, size=im.size))
+        }
         if icc:
             kwargs["icc_profile"] = icc
         if fmt == "JPEG":

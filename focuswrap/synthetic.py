@@ -17,6 +17,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
@@ -329,7 +330,8 @@ def _render_figure_scene(
     fonts = [ImageFont.load_default(size=max(8, round(s * u))) for s in (2.2, 3.2, 4.5)]
 
     def jitter(c: tuple[int, int, int], amount: int = 12) -> tuple[int, int, int]:
-        return tuple(max(0, min(255, v + rng.randint(-amount, amount))) for v in c)  # type: ignore[return-value]
+        r, g, b = (max(0, min(255, v + rng.randint(-amount, amount))) for v in c)
+        return (r, g, b)
 
     # A textured mat (as the shooting tips advise): patches of green and brown at
     # several scales, so that no pattern repeats (a regular grid would let the
@@ -408,22 +410,22 @@ def _render_figure_scene(
     depth_draw.rectangle((cx - rx, by, cx + rx, by + rim), fill=base_depth + 10)
     depth_draw.ellipse((cx - rx, by + rim - ry, cx + rx, by + rim + ry), fill=base_depth + 10)
     depth_draw.ellipse((cx - rx, by - ry, cx + rx, by + ry), fill=base_depth)
-    box = (round(cx - rx), round(by - ry), round(cx + rx), round(by + rim + ry))
-    objects.append(RaisedObject(box=tuple(v - MARGIN for v in box), depth=base_depth / 255))  # type: ignore[arg-type]
+    box = (round(cx - rx) - MARGIN, round(by - ry) - MARGIN, round(cx + rx) - MARGIN, round(by + rim + ry) - MARGIN)
+    objects.append(RaisedObject(box=box, depth=base_depth / 255))
 
     # The figure: a knight with a red cloak, sword and shield, standing on the base.
     figure_depth = 190
     fx, feet = cx, by - 0.5 * u
     shapes = _knight(fx, feet, u)
-    for kind, points, fill, outline in shapes:
-        if kind == "poly":
-            draw.polygon(points, fill=fill, outline=outline)
-            depth_draw.polygon(points, fill=figure_depth + (12 if fill == _SHIELD else 0))
-        elif kind == "ellipse":
-            draw.ellipse(points, fill=fill, outline=outline, width=max(1, round(0.4 * u)))
-            depth_draw.ellipse(points, fill=figure_depth + (12 if fill == _SHIELD else 0))
+    for shape in shapes:
+        if isinstance(shape, _Poly):
+            draw.polygon(shape.points, fill=shape.fill, outline=shape.outline)
+            depth_draw.polygon(shape.points, fill=figure_depth + (12 if shape.fill == _SHIELD else 0))
+        elif isinstance(shape, _Ellipse):
+            draw.ellipse(shape.box, fill=shape.fill, outline=shape.outline, width=max(1, round(0.4 * u)))
+            depth_draw.ellipse(shape.box, fill=figure_depth + (12 if shape.fill == _SHIELD else 0))
         else:  # a highlight or a painted line: no depth of its own
-            draw.line(points, fill=fill, width=max(1, round(float(outline) * u)))  # type: ignore[arg-type]
+            draw.line(shape.points, fill=shape.fill, width=max(1, round(shape.width * u)))
     left = round(fx - 16 * u)
     objects.append(
         RaisedObject(
@@ -452,8 +454,36 @@ _OCTAGON = tuple(
 )
 
 
-def _knight(x: float, feet: float, u: float) -> list[tuple[str, object, tuple[int, int, int], object]]:
-    """The figure as drawing instructions, back to front: (kind, points, fill, outline or line width)."""
+_RGB = tuple[int, int, int]
+_Point = tuple[float, float]
+
+
+class _Poly(NamedTuple):
+    """A filled polygon with an outline."""
+
+    points: list[_Point]
+    fill: _RGB
+    outline: _RGB
+
+
+class _Ellipse(NamedTuple):
+    """A filled ellipse in ``box`` (left, top, right, bottom) with an outline."""
+
+    box: tuple[float, float, float, float]
+    fill: _RGB
+    outline: _RGB
+
+
+class _Line(NamedTuple):
+    """A painted line, ``width`` in units."""
+
+    points: list[_Point]
+    fill: _RGB
+    width: float
+
+
+def _knight(x: float, feet: float, u: float) -> list[_Poly | _Ellipse | _Line]:
+    """The figure as drawing instructions, back to front."""
 
     def p(dx: float, dy: float) -> tuple[float, float]:
         return (x + dx * u, feet - dy * u)
@@ -466,35 +496,35 @@ def _knight(x: float, feet: float, u: float) -> list[tuple[str, object, tuple[in
     steel, steel_light, steel_dark = (150, 155, 165), (235, 240, 245), (70, 75, 85)
     leather, gold, skin = (95, 60, 35), (215, 175, 55), (225, 170, 135)
     return [
-        ("poly", [p(-7, 33), p(7, 33), p(11, 6), p(-11, 6)], cloak, (70, 10, 15)),  # cloak behind
-        ("line", [p(-9, 10), p(-5, 30)], cloak_light, 0.5),
-        ("line", [p(9, 10), p(5, 30)], cloak_light, 0.5),
-        ("poly", [p(-4.5, 17), p(-0.8, 17), p(-1.5, 2), p(-4.5, 2)], (45, 45, 70), (20, 20, 30)),  # legs
-        ("poly", [p(0.8, 17), p(4.5, 17), p(4.5, 2), p(1.5, 2)], (45, 45, 70), (20, 20, 30)),
-        ("ellipse", box(-6.5, 3, -0.8, 0), leather, (40, 25, 15)),  # boots
-        ("ellipse", box(0.8, 3, 6.5, 0), leather, (40, 25, 15)),
-        ("poly", [p(-6, 32), p(6, 32), p(5, 17), p(-5, 17)], steel, steel_dark),  # breastplate
-        ("line", [p(-5.5, 31), p(-4.5, 18)], steel_light, 0.4),
-        ("line", [p(0, 31), p(0, 18)], steel_dark, 0.3),
-        ("line", [p(-6, 32), p(6, 32)], steel_light, 0.4),
-        ("poly", [p(-5.3, 18.5), p(5.3, 18.5), p(5.3, 16.5), p(-5.3, 16.5)], leather, (40, 25, 15)),  # belt
-        ("ellipse", box(-1.2, 18.7, 1.2, 16.3), gold, (120, 90, 20)),
-        ("poly", [p(6, 31), p(9, 30), p(11, 20), p(9, 19.5), p(7, 27)], steel, steel_dark),  # sword arm
-        ("line", [p(10.5, 19), p(10.5, 44)], steel_light, 0.8),  # sword blade
-        ("line", [p(10.9, 20), p(10.9, 43)], steel_dark, 0.3),
-        ("line", [p(7.5, 21), p(13.5, 21)], gold, 0.9),  # cross-guard
-        ("line", [p(10.5, 17), p(10.5, 20.5)], leather, 0.9),  # grip
-        ("poly", [p(-6, 31), p(-9, 30), p(-10, 22), p(-8, 21), p(-7, 27)], steel, steel_dark),  # shield arm
-        ("ellipse", box(-16, 30, -4, 14), _SHIELD, gold),  # round shield, nearer than the figure
-        ("line", [p(-10, 28.5), p(-10, 15.5)], gold, 0.8),  # its emblem: a cross
-        ("line", [p(-14.5, 22), p(-5.5, 22)], gold, 0.8),
-        ("line", [p(-14, 27), p(-12, 29)], (120, 150, 230), 0.4),  # a painted highlight on the rim
-        ("ellipse", box(-1.8, 34.5, 1.8, 31.5), skin, (150, 100, 80)),  # neck
-        ("ellipse", box(-3.5, 41, 3.5, 33), skin, (150, 100, 80)),  # face
-        ("line", [p(-1.5, 37.5), p(-0.7, 37.5)], (30, 20, 20), 0.5),  # eyes
-        ("line", [p(0.7, 37.5), p(1.5, 37.5)], (30, 20, 20), 0.5),
-        ("poly", [p(-4, 38.5), p(4, 38.5), p(3.5, 42), p(0, 43.5), p(-3.5, 42)], steel, steel_dark),  # helmet
-        ("line", [p(-3, 41.5), p(2.5, 42.8)], steel_light, 0.4),
-        ("line", [p(0, 43.5), p(-1, 46)], (200, 40, 40), 1.0),  # plume
-        ("line", [p(0.5, 43.5), p(1.5, 46.2)], (240, 200, 60), 0.8),
+        _Poly([p(-7, 33), p(7, 33), p(11, 6), p(-11, 6)], cloak, (70, 10, 15)),  # cloak behind
+        _Line([p(-9, 10), p(-5, 30)], cloak_light, 0.5),
+        _Line([p(9, 10), p(5, 30)], cloak_light, 0.5),
+        _Poly([p(-4.5, 17), p(-0.8, 17), p(-1.5, 2), p(-4.5, 2)], (45, 45, 70), (20, 20, 30)),  # legs
+        _Poly([p(0.8, 17), p(4.5, 17), p(4.5, 2), p(1.5, 2)], (45, 45, 70), (20, 20, 30)),
+        _Ellipse(box(-6.5, 3, -0.8, 0), leather, (40, 25, 15)),  # boots
+        _Ellipse(box(0.8, 3, 6.5, 0), leather, (40, 25, 15)),
+        _Poly([p(-6, 32), p(6, 32), p(5, 17), p(-5, 17)], steel, steel_dark),  # breastplate
+        _Line([p(-5.5, 31), p(-4.5, 18)], steel_light, 0.4),
+        _Line([p(0, 31), p(0, 18)], steel_dark, 0.3),
+        _Line([p(-6, 32), p(6, 32)], steel_light, 0.4),
+        _Poly([p(-5.3, 18.5), p(5.3, 18.5), p(5.3, 16.5), p(-5.3, 16.5)], leather, (40, 25, 15)),  # belt
+        _Ellipse(box(-1.2, 18.7, 1.2, 16.3), gold, (120, 90, 20)),
+        _Poly([p(6, 31), p(9, 30), p(11, 20), p(9, 19.5), p(7, 27)], steel, steel_dark),  # sword arm
+        _Line([p(10.5, 19), p(10.5, 44)], steel_light, 0.8),  # sword blade
+        _Line([p(10.9, 20), p(10.9, 43)], steel_dark, 0.3),
+        _Line([p(7.5, 21), p(13.5, 21)], gold, 0.9),  # cross-guard
+        _Line([p(10.5, 17), p(10.5, 20.5)], leather, 0.9),  # grip
+        _Poly([p(-6, 31), p(-9, 30), p(-10, 22), p(-8, 21), p(-7, 27)], steel, steel_dark),  # shield arm
+        _Ellipse(box(-16, 30, -4, 14), _SHIELD, gold),  # round shield, nearer than the figure
+        _Line([p(-10, 28.5), p(-10, 15.5)], gold, 0.8),  # its emblem: a cross
+        _Line([p(-14.5, 22), p(-5.5, 22)], gold, 0.8),
+        _Line([p(-14, 27), p(-12, 29)], (120, 150, 230), 0.4),  # a painted highlight on the rim
+        _Ellipse(box(-1.8, 34.5, 1.8, 31.5), skin, (150, 100, 80)),  # neck
+        _Ellipse(box(-3.5, 41, 3.5, 33), skin, (150, 100, 80)),  # face
+        _Line([p(-1.5, 37.5), p(-0.7, 37.5)], (30, 20, 20), 0.5),  # eyes
+        _Line([p(0.7, 37.5), p(1.5, 37.5)], (30, 20, 20), 0.5),
+        _Poly([p(-4, 38.5), p(4, 38.5), p(3.5, 42), p(0, 43.5), p(-3.5, 42)], steel, steel_dark),  # helmet
+        _Line([p(-3, 41.5), p(2.5, 42.8)], steel_light, 0.4),
+        _Line([p(0, 43.5), p(-1, 46)], (200, 40, 40), 1.0),  # plume
+        _Line([p(0.5, 43.5), p(1.5, 46.2)], (240, 200, 60), 0.8),
     ]
