@@ -26,8 +26,9 @@ class Config(BaseModel):
     preset: str | None = Field(None, description="Preset used when --preset is not given.")
     timeout: float = Field(1800.0, gt=0, description="Seconds one Hugin tool may run before it is stopped.")
     cache_max_mb: int = Field(2048, ge=0, description="Size limit of the aligned-frame cache (0 turns it off).")
+    results_dir: Path | None = Field(None, description="Folder focuswrap gui saves results into (~ allowed).")
 
-    @field_validator("hugin_dir", mode="before")
+    @field_validator("hugin_dir", "results_dir", mode="before")
     @classmethod
     def _folder(cls, v: object) -> object:
         # pydantic turns "" into Path("."), silently searching the current folder;

@@ -13,15 +13,13 @@ from pathlib import Path
 
 import pytest
 from helpers import photo, photos
-
-pytest.importorskip("starlette")
-pytest.importorskip("httpx2")
-
 from starlette.testclient import TestClient
 
+from focuswrap import paths
+from focuswrap.errors import ConfigError
 from focuswrap.gui import security, server
 from focuswrap.gui.app import create_app
-from focuswrap.gui.jobs import Limits, Manager, safe_name
+from focuswrap.gui.jobs import Limits, Manager, results_folder, safe_name
 
 PORT = 8765
 BASE = f"http://127.0.0.1:{PORT}"
@@ -307,6 +305,38 @@ def test_info_lists_presets_with_descriptions_and_the_results_folder(page: Page,
     assert all(p["description"] for p in info["presets"])
     assert info["results_dir"] == str(manager.results_dir)
     assert [f["label"] for f in info["formats"]] == ["JPEG", "TIFF", "PNG"]
+
+
+# ---------------------------------------------------------------- the results folder
+
+
+def _config(text: str) -> None:
+    paths.config_file().parent.mkdir(parents=True, exist_ok=True)
+    paths.config_file().write_text(text, encoding="utf-8")
+
+
+def test_results_folder_from_config_toml_unless_given(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "me"))
+    _config('results_dir = "~/stacked"\n')
+    assert results_folder() == tmp_path / "me" / "stacked"
+    assert results_folder(tmp_path / "given") == tmp_path / "given"  # --results-dir wins
+    m = Manager()
+    try:
+        assert m.results_dir == tmp_path / "me" / "stacked"
+    finally:
+        m.shutdown()
+
+
+def test_results_folder_without_config_is_the_default(_isolated_home: Path):
+    assert results_folder() == _isolated_home / "results"  # FOCUSWRAP_HOME stands in for Pictures/focuswrap
+
+
+@pytest.mark.parametrize("value", ['""', '"/tmp/\\u0000x"', "3"])
+def test_a_bad_results_dir_in_config_toml_is_one_sentence(value: str):
+    _config(f"results_dir = {value}\n")
+    with pytest.raises(ConfigError) as caught:
+        results_folder()
+    assert ": results_dir: " in caught.value.message and "\n" not in caught.value.message
 
 
 # ---------------------------------------------------------------- clean-up

@@ -13,12 +13,6 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-
-pytest.importorskip("starlette")
-pytest.importorskip("httpx2")
-# The page reads the stacks' typed events (issue 11's focuswrap/events.py and `focuswrap stack --events`).
-pytest.importorskip("focuswrap.events", reason="focuswrap.events (the typed event stream) is not in this tree yet")
-
 from test_gui import Page
 
 from focuswrap.gui import security

@@ -11,9 +11,10 @@ import asyncio
 import json
 import os
 import time
+from collections.abc import AsyncIterator
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from starlette.applications import Starlette
@@ -25,7 +26,10 @@ from starlette.staticfiles import StaticFiles
 
 from focuswrap.errors import FocuswrapError
 from focuswrap.gui import security
-from focuswrap.gui.jobs import FORMATS, Job, Manager, Refused
+from focuswrap.gui.jobs import FORMATS, BracketRun, Job, JsonObject, Manager, Refused, Run, Upload
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 STATIC = Path(str(resources.files("focuswrap.gui") / "static"))
 #: Seconds between two looks for new events of a job, and between keep-alive comments.
@@ -43,7 +47,7 @@ def _header(request: Request, name: str) -> str:
     return unquote(request.headers.get(name, ""), errors="replace")
 
 
-def create_app(manager: Manager, *, token: str, hosts: set[str]) -> Any:
+def create_app(manager: Manager, *, token: str, hosts: set[str]) -> security.Guard:
     """The ASGI app: routes for ``manager``'s jobs, guarded by ``token`` and ``hosts``."""
 
     async def page(request: Request) -> Response:
@@ -53,8 +57,8 @@ def create_app(manager: Manager, *, token: str, hosts: set[str]) -> Any:
     async def info(request: Request) -> Response:
         from focuswrap import contribution, presets
 
-        def load() -> dict[str, Any]:
-            listed = [
+        def load() -> JsonObject:
+            listed: list[JsonObject] = [
                 {"name": p.name, "description": p.preset.description, "default": p.name == presets.DEFAULT_PRESET}
                 for p in presets.load_all()
             ]
@@ -152,7 +156,7 @@ def create_app(manager: Manager, *, token: str, hosts: set[str]) -> Any:
             start = 0
         once = request.query_params.get("once") == "1"
 
-        async def stream():
+        async def stream() -> AsyncIterator[str]:
             sent = max(start, 0)
             quiet = 0.0
             job.watchers += 1
@@ -179,7 +183,7 @@ def create_app(manager: Manager, *, token: str, hosts: set[str]) -> Any:
 
         return StreamingResponse(stream(), media_type="text/event-stream", headers={"x-accel-buffering": "no"})
 
-    def _upload_of(job: Job, request: Request):
+    def _upload_of(job: Job, request: Request) -> Upload:
         try:
             up = job.uploads[int(request.path_params["photo"])]
         except (ValueError, IndexError):
@@ -206,32 +210,34 @@ def create_app(manager: Manager, *, token: str, hosts: set[str]) -> Any:
             return Response(status_code=404)
         return FileResponse(made)
 
-    def _bracket_run(job: Job, request: Request):
+    def _bracket_run(job: Job, request: Request) -> tuple[Run, BracketRun, Path]:
+        """The run, the finished bracket and its result the address names."""
         run = manager.find_run(job, int(request.path_params["run"]))
         wanted = int(request.path_params["bracket"])
         for b in run.brackets:
-            if b.bracket == wanted and b.state == "done":
-                return run, b
+            if b.bracket == wanted and b.state == "done" and b.output is not None:
+                return run, b, b.output
         raise Refused("That result is not there (it failed, was cancelled or is not finished).", 404)
 
     async def result_view(request: Request) -> Response:
         job = job_of(request)
-        run, b = _bracket_run(job, request)
+        run, b, output = _bracket_run(job, request)
         target = job.folder / "previews" / f"result-{run.id}-{b.bracket}.jpg"
-        made = await run_in_threadpool(_viewable, b.output, target)
+        made = await run_in_threadpool(_viewable, output, target)
         if made is None:
             return Response(status_code=404)
         return FileResponse(made)
 
     async def result_download(request: Request) -> Response:
         job = job_of(request)
-        _run, b = _bracket_run(job, request)
-        name = b.result["download_name"] if b.result else b.output.name
-        return FileResponse(b.output, filename=name, content_disposition_type="attachment")
+        _run, b, output = _bracket_run(job, request)
+        # The name it was saved under in the results folder (result["download_name"]), else its own.
+        name = b.saved.name if b.saved is not None else output.name
+        return FileResponse(output, filename=name, content_disposition_type="attachment")
 
     async def result_map(request: Request) -> Response:
         job = job_of(request)
-        _run, b = _bracket_run(job, request)
+        _run, b, _output = _bracket_run(job, request)
         if b.map_output is None or not b.map_output.is_file():
             raise Refused("This result has no contribution map.", 404)
         return FileResponse(b.map_output, media_type="image/png")
@@ -276,9 +282,9 @@ def _preview(source: Path, target: Path, side: int) -> Path | None:
     from PIL import Image, ImageOps
 
     try:
-        with Image.open(source) as im:
-            im.draft("RGB", (side, side))
-            im = ImageOps.exif_transpose(im)
+        with Image.open(source) as opened:
+            opened.draft("RGB", (side, side))
+            im = ImageOps.exif_transpose(opened)
             im.thumbnail((side, side))
             _as_rgb(im).save(target, "JPEG", quality=85)
     except Exception:  # noqa: BLE001 - not an image: the page shows the refusal instead of a thumbnail
@@ -286,7 +292,7 @@ def _preview(source: Path, target: Path, side: int) -> Path | None:
     return target
 
 
-def _as_rgb(im):
+def _as_rgb(im: Image.Image) -> Image.Image:
     if im.mode in ("I;16", "I;16B", "I;16L", "I"):
         im = im.point(lambda v: v / 256).convert("L")
     return im.convert("RGB")

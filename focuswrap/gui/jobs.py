@@ -33,17 +33,22 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TypeAlias
 
-from focuswrap import batch, inputs, pipeline
+from focuswrap import batch, events, inputs, pipeline
 from focuswrap.errors import BadInputError
 
 #: Result formats offered on the page: label, extension.
 FORMATS = {"jpg": "JPEG", "tif": "TIFF", "png": "PNG"}
+
+#: What the page's JSON answers and events are made of (read-only containers, so that a
+#: ``list[str]`` or a ``dict[str, int]`` is one too).
+JsonValue: TypeAlias = "bool | int | float | str | Sequence[JsonValue] | Mapping[str, JsonValue] | None"
+JsonObject: TypeAlias = "dict[str, JsonValue]"
 
 
 @dataclass(frozen=True)
@@ -179,8 +184,8 @@ class BracketRun:
     state: str = "waiting"  #: waiting, running, done, failed, cancelled
     started: float | None = None
     seconds: float | None = None
-    result: dict[str, Any] | None = None
-    failure: dict[str, Any] | None = None
+    result: JsonObject | None = None
+    failure: JsonObject | None = None
     warnings: list[str] = field(default_factory=list)
     output: Path | None = None
     map_output: Path | None = None
@@ -198,10 +203,11 @@ class Run:
     fmt: str
     brackets: list[BracketRun]
     state: str = "queued"  #: queued, running, done, failed, cancelled
-    cancel_requested: bool = False
-    process: subprocess.Popen | None = None
+    #: Set by :meth:`Manager.cancel` (another thread than the one running the stacks).
+    cancel_requested: threading.Event = field(default_factory=threading.Event)
+    process: subprocess.Popen[str] | None = None
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> JsonObject:
         return {
             "id": self.id,
             "preset": self.preset,
@@ -233,7 +239,7 @@ class Job:
         self.limits = limits
         self.uploads: list[Upload] = []
         self.runs: list[Run] = []
-        self.events: list[dict[str, Any]] = []
+        self.events: list[JsonObject] = []
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
         self.watchers = 0
@@ -248,7 +254,7 @@ class Job:
 
     # ------------------------------------------------------------ events
 
-    def emit(self, kind: str, **data: Any) -> None:
+    def emit(self, kind: str, **data: JsonValue) -> None:
         """Add one event for the page (server-sent events replay them from any point)."""
         with self.changed:
             self.events.append({"id": len(self.events), "kind": kind, **data})
@@ -376,7 +382,7 @@ class Job:
             self._brackets = found
             return found
 
-    def state(self) -> dict[str, Any]:
+    def state(self) -> JsonObject:
         """Everything the page shows about the job, as JSON-able data."""
         with self.lock:
             brackets = self.brackets()
@@ -420,8 +426,8 @@ def results_folder(given: Path | None = None) -> Path:
         return given
     from focuswrap.config import load_config
 
-    configured = getattr(load_config(), "results_dir", None)
-    return Path(configured).expanduser() if configured else _picture_folder()
+    configured = load_config().results_dir
+    return configured.expanduser() if configured is not None else _picture_folder()
 
 
 def save_copy(source: Path, folder: Path, name: str) -> Path:
@@ -446,9 +452,6 @@ def save_copy(source: Path, folder: Path, name: str) -> Path:
                 n += 1
     finally:
         part.unlink(missing_ok=True)
-
-
-EventHandler = Callable[[Run, BracketRun, Any], None]
 
 
 class Manager:
@@ -551,7 +554,7 @@ class Manager:
     def cancel(self, run: Run, *, wait: bool = False) -> None:
         """Stop a run at once: drop it from the queue, or SIGTERM its running stack."""
         with self.lock:
-            run.cancel_requested = True
+            run.cancel_requested.set()
             if run in self.queue:
                 self.queue.remove(run)
                 self._finish_run(run, "cancelled")
@@ -597,7 +600,7 @@ class Manager:
         job.emit("run_started", run=run.summary())
         failed = False
         for b in run.brackets:
-            if run.cancel_requested or job.closed:
+            if run.cancel_requested.is_set() or job.closed:
                 break
             try:
                 _run_bracket(self, run, b)
@@ -613,7 +616,7 @@ class Manager:
                 }
                 job.emit("bracket_finished", run=run.id, bracket=b.bracket, state="failed", failure=b.failure)
             failed = failed or b.state == "failed"
-        state = "cancelled" if run.cancel_requested else "failed" if failed else "done"
+        state = "cancelled" if run.cancel_requested.is_set() else "failed" if failed else "done"
         with self.lock:
             self._finish_run(run, state)
 
@@ -664,7 +667,7 @@ def _machine_turn(run: Run) -> Iterator[None]:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                if run.cancel_requested:
+                if run.cancel_requested.is_set():
                     yield  # _execute sees the cancel and runs nothing
                     return
                 if not told:
@@ -677,7 +680,7 @@ def _machine_turn(run: Run) -> Iterator[None]:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
-def _terminate(process: subprocess.Popen) -> None:
+def _terminate(process: subprocess.Popen[str]) -> None:
     """SIGTERM the stack (it stops its tools and removes its work folder); kill it if it does not go."""
     try:
         if sys.platform == "win32":
@@ -712,41 +715,39 @@ def stack_argv(
     )
 
 
-def _progress_text(event: Any) -> str | None:
-    name = type(event).__name__
-    if name == "StepStarted":
-        return event.title
-    if name == "StepProgress":
-        return event.label
-    if name == "AttemptStarted":
+def _progress(event: events.Event) -> tuple[str, str, float | None] | None:
+    """(step, text, fraction done) of an event the page shows as progress; None for the others."""
+    if isinstance(event, events.StepStarted):
+        return event.step, event.title, None
+    if isinstance(event, events.StepProgress):
+        return event.step, event.label, event.done / event.total if event.total else None
+    if isinstance(event, events.AttemptStarted):
         why = f": {event.why}" if event.why else ""
-        return f"Trying again (attempt {event.number} of {event.limit}){why}"
+        return "", f"Trying again (attempt {event.number} of {event.limit}){why}", None
     return None
 
 
 def _run_bracket(manager: Manager, run: Run, b: BracketRun) -> None:
     """Stack one bracket in a child process and turn its events into the page's."""
-    from focuswrap import events
-
     job = run.job
     # The stack's own messages name its output ("Writing pcb_001-miniature-stacked.jpg"): give it the person's name.
     where = job.folder / "results" / f"run{run.id}" / str(b.bracket)
     where.mkdir(parents=True)
     stem = f"{b.name}-{run.preset}{pipeline.STACKED_SUFFIX}"
-    b.output = where / f"{stem}.{run.fmt}"
+    b.output = output = where / f"{stem}.{run.fmt}"
     b.map_output = where / f"{stem}-map.png"
     photos = [job.uploads[i].path for i in b.photos]
     argv = stack_argv(
-        manager.python, photos=photos, output=b.output, map_output=b.map_output, preset=run.preset, crop=run.crop
+        manager.python, photos=photos, output=output, map_output=b.map_output, preset=run.preset, crop=run.crop
     )
     env = {**os.environ, "TMPDIR": str(job.folder / "tmp"), "PYTHONUNBUFFERED": "1"}
     b.state = "running"
     b.started = time.monotonic()
     job.emit("bracket_started", run=run.id, bracket=b.bracket, name=b.name, count=len(b.photos))
     stderr: deque[str] = deque(maxlen=40)
-    finished: Any = None
+    finished: events.StackFinished | events.StackFailed | None = None
     with manager.lock:
-        if run.cancel_requested:
+        if run.cancel_requested.is_set():
             b.state = "cancelled"
             return
         try:
@@ -767,9 +768,10 @@ def _run_bracket(manager: Manager, run: Run, b: BracketRun) -> None:
             job.emit("bracket_finished", run=run.id, bracket=b.bracket, state=b.state, failure=b.failure)
             return
         run.process = process
-    reader = threading.Thread(target=lambda: stderr.extend(process.stderr), daemon=True)  # type: ignore[arg-type]
+    # Both are pipes (Popen above): the last lines of stderr are kept for a stack that dies without its event.
+    assert process.stdout is not None and process.stderr is not None
+    reader = threading.Thread(target=stderr.extend, args=(process.stderr,), daemon=True)
     reader.start()
-    assert process.stdout is not None
     for line in process.stdout:
         line = line.strip()
         if not line.startswith("{"):
@@ -778,45 +780,37 @@ def _run_bracket(manager: Manager, run: Run, b: BracketRun) -> None:
             event = events.from_dict(json.loads(line))
         except ValueError:
             continue
-        kind = type(event).__name__
         elapsed = round(time.monotonic() - b.started, 1)
-        text = _progress_text(event)
-        if text:
-            fraction = None
-            if kind == "StepProgress" and event.total:
-                fraction = event.done / event.total
-            job.emit(
-                "progress",
-                run=run.id,
-                bracket=b.bracket,
-                step=getattr(event, "step", ""),
-                text=text,
-                fraction=fraction,
-                elapsed=elapsed,
-            )
-        elif kind == "Notice" and event.level == "warning":
+        progress = _progress(event)
+        if progress is not None:
+            step, text, fraction = progress
+            if text:
+                job.emit(
+                    "progress", run=run.id, bracket=b.bracket, step=step, text=text, fraction=fraction, elapsed=elapsed
+                )
+        elif isinstance(event, events.Notice) and event.level == "warning":
             b.warnings.append(event.text)
             job.emit("warning", run=run.id, bracket=b.bracket, text=event.text)
-        elif kind == "AttemptFailed":
+        elif isinstance(event, events.AttemptFailed):
             job.emit("progress", run=run.id, bracket=b.bracket, step="align", text=event.explanation, elapsed=elapsed)
-        elif kind in ("StackFinished", "StackFailed"):
+        elif isinstance(event, (events.StackFinished, events.StackFailed)):
             finished = event
     code = process.wait()
     reader.join(timeout=10)
     with manager.lock:
         run.process = None
     b.seconds = round(time.monotonic() - b.started, 1)
-    if run.cancel_requested:
+    if run.cancel_requested.is_set():
         b.state = "cancelled"
         shutil.rmtree(where, ignore_errors=True)
         job.emit("bracket_finished", run=run.id, bracket=b.bracket, state="cancelled", seconds=b.seconds)
         return
-    if type(finished).__name__ == "StackFinished" and code == 0 and b.output.is_file():
-        _finished(manager, run, b, finished)
+    if isinstance(finished, events.StackFinished) and code == 0 and output.is_file():
+        _finished(manager, run, b, output, finished)
     else:
         b.state = "failed"
         shutil.rmtree(where, ignore_errors=True)
-        if finished is not None and type(finished).__name__ == "StackFailed":
+        if isinstance(finished, events.StackFailed):
             b.failure = {
                 "message": finished.message,
                 "exit_code": finished.exit_code,
@@ -845,9 +839,9 @@ def _run_bracket(manager: Manager, run: Run, b: BracketRun) -> None:
     )
 
 
-def _finished(manager: Manager, run: Run, b: BracketRun, event: Any) -> None:
+def _finished(manager: Manager, run: Run, b: BracketRun, output: Path, event: events.StackFinished) -> None:
+    """A bracket's stack succeeded: save a copy of ``output``, and the result the page shows."""
     job = run.job
-    assert b.output is not None
     sharp = event.sharpness or {}
     sharpest_name = sharp.get("sharpest_input")
     sharpest = None
@@ -859,9 +853,9 @@ def _finished(manager: Manager, run: Run, b: BracketRun, event: Any) -> None:
     for text in warnings:
         if text not in b.warnings:
             b.warnings.append(text)
-    name = b.output.name
+    name = output.name
     try:
-        b.saved = save_copy(b.output, manager.results_dir, name)
+        b.saved = save_copy(output, manager.results_dir, name)
         saved_text = str(b.saved)
     except OSError as exc:
         saved_text = None
@@ -874,7 +868,7 @@ def _finished(manager: Manager, run: Run, b: BracketRun, event: Any) -> None:
     b.state = "done"
     b.result = {
         "size": event.size,
-        "bytes": b.output.stat().st_size,
+        "bytes": output.stat().st_size,
         "preset": event.preset,
         "cached": event.cached,
         "seconds": event.seconds,

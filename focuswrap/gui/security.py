@@ -21,7 +21,11 @@ import hmac
 import ipaddress
 import secrets
 from http.cookies import SimpleCookie
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 COOKIE = "focuswrap_token"
 HEADER = "x-focuswrap-token"
@@ -71,12 +75,12 @@ def _same(a: str | None, b: str) -> bool:
 class Guard:
     """The ASGI middleware described in the module docstring."""
 
-    def __init__(self, app, *, token: str, hosts: set[str]) -> None:
+    def __init__(self, app: ASGIApp, *, token: str, hosts: set[str]) -> None:
         self.app = app
         self.token = token
         self.hosts = {h.lower() for h in hosts}
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -111,7 +115,7 @@ class Guard:
                 await _refuse(send, "This request did not come from the focuswrap page; reload the page.")
                 return
 
-        async def send_with_headers(message) -> None:
+        async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message = {**message, "headers": list(message.get("headers", [])) + SECURITY_HEADERS}
             await send(message)
@@ -119,7 +123,7 @@ class Guard:
         await self.app(scope, receive, send_with_headers)
 
 
-async def _refuse(send, sentence: str) -> None:
+async def _refuse(send: Send, sentence: str) -> None:
     body = (sentence + "\n").encode()
     await send(
         {
@@ -132,7 +136,7 @@ async def _refuse(send, sentence: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-async def _enter(send, token: str) -> None:
+async def _enter(send: Send, token: str) -> None:
     """Turn the token of the printed address into the cookie, and go on to the page without it."""
     cookie = f"{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/"
     await send(

@@ -117,7 +117,7 @@ def browser(gui_server: Server, tmp_path: Path):
     driver_path = shutil.which("chromedriver")
     if driver_path is None:
         _need("chromedriver")
-    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     os.environ.setdefault("SE_OFFLINE", "true")  # selenium must never fetch a driver or a browser

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from pathlib import Path
 
@@ -55,17 +54,10 @@ def _loaded(driver, element) -> bool:
     return bool(driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", element))
 
 
-needs_events = pytest.mark.skipif(
-    importlib.util.find_spec("focuswrap.events") is None,
-    reason="focuswrap.events (the typed event stream the page reads) is not in this tree yet",
-)
-
-
 def _added(driver) -> None:
     _wait(driver, lambda d: _find(d, "upload-status").text.startswith("Added"), what="adding the photos")
 
 
-@needs_events
 def test_stack_the_pcb_photos_see_the_result_and_the_map_and_download_it(gui_server, browser, pcb_photos, shoot):
     driver = browser
     _open(driver, gui_server)
@@ -169,7 +161,6 @@ def test_a_single_dropped_photo_is_refused_with_one_sentence(gui_server, browser
     shoot(_find(driver, "brackets"), "refused")
 
 
-@needs_events
 def test_cancel_stops_the_tools_and_leaves_nothing(gui_server, browser, pcb_photos, shoot):
     driver = browser
     _open(driver, gui_server)
