@@ -144,6 +144,25 @@ def _subfolders(folder: Path, exclude: Sequence[Path]) -> list[Path]:
     return [p for p in _listdir(folder) if p.is_dir() and not _hidden(p) and not any(_same_path(p, x) for x in exclude)]
 
 
+def _deeper_photo_folders(folder: Path, exclude: Sequence[Path], limit: int = 2000) -> list[Path]:
+    """Folders at least two levels below ``folder`` holding photos (batch does not look there).
+
+    At most ``limit`` folders are looked at, so a huge tree costs little.
+    """
+    found: list[Path] = []
+    seen = 0
+    for first in _subfolders(folder, exclude):
+        for dirpath, dirnames, filenames in os.walk(first):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            seen += 1
+            if seen > limit:
+                return found
+            here = Path(dirpath)
+            if here != first and any(_is_photo(here / f) for f in filenames):
+                found.append(here)
+    return found
+
+
 def open_camera_bracket(path: Path) -> tuple[str, int] | None:
     """(bracket name, frame number) if ``path`` is named like a frame of an Open Camera focus bracket."""
     m = _OPEN_CAMERA.match(path.stem)
@@ -370,10 +389,13 @@ def plan(
     out = Path(outdir).absolute() if outdir is not None else folder / DEFAULT_OUTDIR
     _check_outdir(out)
     groups = find_groups(folder, group_by=group_by, gap=gap, exclude=[out])
+    deeper = tuple(_deeper_photo_folders(folder, [out]))
     if not any(len(g.frames) >= 2 for g in groups):
         if not groups:
             raise BadInputError(
-                f"There are no photos (.jpg, .tif, .png) in {folder} or its subfolders; check the folder."
+                f"There are no photos (.jpg, .tif, .png) in {folder} or its subfolders"
+                + (f" ({BatchResult(folder, out, [], deeper=deeper).deeper_note})" if deeper else "")
+                + "; check the folder."
             )
         how = " and ".join(sorted({HOW_TEXT[g.how] for g in groups}))
         raise BadInputError(
@@ -390,7 +412,7 @@ def plan(
         else:
             status = "planned"
         outcomes.append(StackOutcome(g, output, status))
-    return BatchResult(folder, out, outcomes)
+    return BatchResult(folder, out, outcomes, deeper=deeper)
 
 
 # ---------------------------------------------------------------- running

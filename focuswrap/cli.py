@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from focuswrap import __version__
+from focuswrap import __version__, proc
 from focuswrap.errors import ExitCode, FocuswrapError, Interrupted
 
 if TYPE_CHECKING:
@@ -429,7 +429,10 @@ def demo(
     """Draw practice photos of a painted figure, stack them with the real tools, and say how well it went."""
     from focuswrap import demo as demo_mod
     from focuswrap import display
+    from focuswrap.errors import BadInputError
 
+    if folder.exists() and not folder.is_dir():
+        raise BadInputError(f"{folder} is a file; give the demo a folder to write its photos into.")
     tools = _tools(hugin_dir)
     reporter = display.make_reporter(quiet=quiet, verbose=False)
     with reporter:
@@ -440,18 +443,19 @@ def demo(
 @presets_app.command("list", epilog="Example:\n\n  focuswrap presets list")
 def presets_list() -> None:
     """List the presets and when to use each."""
-    from focuswrap import presets
+    from focuswrap import presets, streams
 
     broken = 0
     for item in presets.scan():
         if isinstance(item, presets.BrokenPreset):
             broken += 1
             print(f"{item.name} ({item.source}) CANNOT BE USED: its file has mistakes")
-            print("\n".join(f"    {line}" for line in item.problem.splitlines()))
+            print("\n".join(f"    {streams.clean(line)}" for line in item.problem.splitlines()))
             continue
         tag = " (user, overrides bundled)" if item.overrides_bundled else (" (user)" if item.source == "user" else "")
         default = " [default]" if item.name == presets.DEFAULT_PRESET else ""
-        print(f"{item.name}{default}{tag}\n    {item.preset.description}")
+        # A preset file is the user's: escape codes in it must not drive the terminal.
+        print(f"{item.name}{default}{tag}\n    {streams.clean(item.preset.description)}")
     if broken:
         print(
             f"focuswrap: warning: {broken} preset file{'s' if broken > 1 else ''} cannot be used (shown above); "
@@ -530,7 +534,13 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
         # few seconds (proc.TERMINATE_GRACE, then SIGKILL).
         return
     _interrupted = True
+    proc.terminate_all()  # tools of other threads too (the version probes); each run() reaps its own
     raise Interrupted("Interrupted; the running Hugin tool was stopped and temporary files were removed.")
+
+
+#: Ctrl-C, SIGTERM (a GUI's cancel, ``kill``) and SIGHUP (the terminal closed) all stop the
+#: stack the same way: the tools stopped, the work folder removed, exit 130.
+STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 
 
 def _plain_help(command: Any, parent: Any = None) -> None:
@@ -582,12 +592,16 @@ def _command() -> Command:
 
 def main() -> None:
     """Console entry point: run the app, turn every known failure into a message and an exit code."""
-    from focuswrap import logs
+    from focuswrap import logs, streams
 
+    # Before anything is printed: a closed, full or gone terminal (or one that
+    # cannot show a character) silences the display, never the work.
+    streams.install()
     logs.configure()
-    signal.signal(signal.SIGINT, _interrupt)
-    if hasattr(signal, "SIGTERM"):
-        signal.signal(signal.SIGTERM, _interrupt)
+    proc.allow_runs()
+    for name in STOP_SIGNALS:
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), _interrupt)
     try:
         _command()(prog_name="focuswrap")
     except (FocuswrapError, Interrupted) as exc:

@@ -247,6 +247,29 @@ DIAGNOSES: dict[str, DiagnosisInfo] = {
         ),
         final="The tool claimed success but wrote nothing usable: check free disk space and the temporary folder.",
     ),
+    "out-of-memory": DiagnosisInfo(
+        title="Out of memory",
+        explanation="The tool ran out of memory.",
+        advice=(
+            "enfuse holds every frame in memory at once: about 8 MB per megapixel per photo "
+            "(measured with enfuse 4.2), so 20 photos of 24 megapixels need about 4 GB. "
+            "Use fewer photos (every other frame of a dense bracket is often enough) or "
+            "smaller ones (all the same size), close other programs, and run batch with "
+            "--jobs 1. Hugin 2022's enfuse has no option of its own to use less memory."
+        ),
+        final="The computer ran out of memory: use fewer or smaller photos, or close other programs.",
+    ),
+    "odd-photo-out": DiagnosisInfo(
+        title="A photo matches none of the others",
+        explanation="One photo shares no detail with its neighbours in the stack.",
+        advice=(
+            "align_image_stack found matches between the other photos but none with this one: "
+            "it is most likely from another scene (or badly blurred, or of something else). "
+            "Leave it out and stack the rest. Other align options do not help, so focuswrap "
+            "does not climb the fallback ladder for it."
+        ),
+        final="Leave that photo out (is it from another scene?) and stack the others.",
+    ),
     "unknown": DiagnosisInfo(
         title="Unrecognised failure",
         explanation="The tool failed with a message focuswrap does not recognise.",
@@ -259,8 +282,9 @@ DIAGNOSES: dict[str, DiagnosisInfo] = {
 }
 
 #: Ids that callers make themselves, not :func:`classify` (``output-not-written``:
-#: the files are checked after an exit 0).
-CALLER_IDS = frozenset({"output-not-written"})
+#: the files are checked after an exit 0; ``odd-photo-out``: from the matches
+#: align_image_stack reports per pair of photos).
+CALLER_IDS = frozenset({"output-not-written", "odd-photo-out"})
 
 
 @dataclass(frozen=True)
@@ -382,7 +406,9 @@ def classify_with(
         return _make("ok", "")
     return Diagnosis(
         "unknown",
-        retry_unknown,
+        # Not retried: the ladder's rungs are tied to the failures they can help,
+        # and climbing all of them for a message nobody understands cost minutes.
+        False,
         f"{name} failed with exit code {returncode} and a message focuswrap does not recognise.",
         _tail(lines),
     )

@@ -348,11 +348,16 @@ def print_report(
     """
     out = out or sys.stdout
     err = err or sys.stderr
+    note = f"Not stacked: {result.deeper_note}." if result.deeper else ""
     if result.dry_run:
         print(plan_lines(result), file=out)
+        if note:
+            print(note, file=out)
         return
     print(summary_table(result), file=out)
     print(_totals(result), file=out)
+    if note:
+        print(note, file=out)
     for o in result.failures:
         assert o.error is not None
         print(f"focuswrap: error: {o.group.name}: {o.error.message}", file=err)

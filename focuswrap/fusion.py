@@ -5,6 +5,7 @@ Fusion problems are not retried: the ladder is about alignment.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -91,6 +92,8 @@ def run_fusion(
     diag = enfuse.classify(done.returncode, done.stdout, done.stderr)
     if diag.id == "ok" and when_done is not None:
         when_done()
+    if diag.id == "out-of-memory":
+        diag = dataclasses.replace(diag, explanation=_memory_needed(aligned))
     if diag.id != "ok":
         failure = FusionFailed(
             f"Fusion failed: {diag.explanation}",
@@ -124,3 +127,20 @@ def run_fusion(
             hint=diagnose.final_advice("output-not-written"),
         )
     return fused, image
+
+
+def _memory_needed(frames: Sequence[Path]) -> str:
+    """The out-of-memory explanation with what fusing ``frames`` needs (:data:`enfuse.MB_PER_MEGAPIXEL`)."""
+    from PIL import Image
+
+    try:
+        with Image.open(frames[-1]) as im:
+            megapixels = im.width * im.height / 1e6
+    except (OSError, Image.DecompressionBombError):
+        return diagnose.DIAGNOSES["out-of-memory"].explanation
+    need = enfuse.memory_needed(len(frames), megapixels)
+    return (
+        f"enfuse ran out of memory: fusing {len(frames)} photos of {megapixels:.1f} megapixels needs about "
+        f"{need / 1024:.1f} GB ({enfuse.MB_PER_MEGAPIXEL} MB per megapixel per photo); "
+        "use fewer or smaller photos, or close other programs."
+    )

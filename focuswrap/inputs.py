@@ -10,6 +10,7 @@ photos share the same problem they are named together.
 
 from __future__ import annotations
 
+import errno
 import mmap
 import os
 import re
@@ -47,6 +48,11 @@ OUTPUT_FORMATS = {".tif": "TIFF", ".tiff": "TIFF", ".jpg": "JPEG", ".jpeg": "JPE
 #: Pillow formats Hugin (through vigra) reads and focuswrap accepts as input.
 #: MPO is a camera JPEG with extra pictures appended; Hugin reads the first one.
 INPUT_FORMATS = {"JPEG": "JPEG", "MPO": "JPEG", "TIFF": "TIFF", "PNG": "PNG"}
+#: Photos smaller than this on a side give align_image_stack nothing to match
+#: (1x1 and 16x16 px photos crashed it or climbed the whole ladder).
+MIN_SIDE = 24
+#: Longest file name (bytes) most file systems take, where the system does not say.
+NAME_MAX = 255
 
 _TAIL_BYTES = 4096
 _PNG_IEND = b"IEND\xaeB`\x82"  # the IEND chunk type and its fixed CRC
@@ -114,6 +120,36 @@ def _message(kind: str, problems: list[_Problem]) -> str:
             f"{names} {_verb(n, 'is a folder', 'are folders')}, not a photo; "
             f"give the photos inside {_verb(n, 'it', 'them')}, e.g. {example}."
         )
+    if kind == "link-loop":
+        what = _verb(n, "is a link that leads back to itself", "are links that lead back to themselves")
+        return f"{names} {what} (a loop); give the photo itself."
+    if kind == "name-too-long":
+        return f"{names}: the file name is longer than the system allows; rename the photo."
+    if kind == "too-small":
+        return (
+            f"{names} {_verb(n, 'is', 'are')} only {first.detail} pixels, too small to line up "
+            f"(at least {MIN_SIDE} x {MIN_SIDE} are needed); give the full-size photos."
+        )
+    if kind == "cmyk":
+        return (
+            f"{names} {_verb(n, 'is a', 'are')} CMYK (print colour) {_verb(n, 'image', 'images')}, which Hugin cannot "
+            "stack; save as RGB first."
+        )
+    if kind == "bad-profile":
+        return (
+            f"{names} {_verb(n, 'carries a', 'carry')} damaged colour {_verb(n, 'profile', 'profiles')} (ICC) "
+            "that Hugin cannot use; save the photo again without it or with sRGB."
+        )
+    if kind == "pixels":
+        return (
+            f"{names} {_verb(n, 'is', 'are')} damaged (the picture data is corrupt: {first.detail}); "
+            "copy the photos again."
+        )
+    if kind == "transparent":
+        return (
+            f"{names} {_verb(n, 'is', 'are')} fully transparent (nothing visible to stack); "
+            "give the photos with their picture."
+        )
     if kind == "not-a-file":
         return f"{names} {_verb(n, 'is not a regular file', 'are not regular files')}; give photo files."
     if kind == "unreadable":
@@ -166,6 +202,12 @@ def _stat_photo(given: PathLike) -> os.stat_result:
         raise _Problem("missing", shown) from None
     except PermissionError as exc:  # a folder on the way cannot be searched
         raise _Problem("unreadable", shown, exc.strerror.lower() if exc.strerror else "permission denied") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise _Problem("link-loop", shown) from None
+        if exc.errno == errno.ENAMETOOLONG:
+            raise _Problem("name-too-long", shown) from None
+        raise _Problem("unreadable", shown, (exc.strerror or str(exc)).lower()) from None
     if stat.S_ISDIR(st.st_mode):
         raise _Problem("folder", shown)
     if not stat.S_ISREG(st.st_mode):  # a FIFO would block the open below forever
@@ -244,6 +286,45 @@ def _png_complete(fh: BinaryIO, size: int) -> bool:
             return True
         pos += 12 + int.from_bytes(head[:4], "big")
     return False
+
+
+def _png_pixel_problem(fh: BinaryIO, size: int) -> str | None:
+    """Why the PNG's compressed picture data is corrupt, or None.
+
+    The chunks can all be there, with right checksums, around garbage: the
+    completeness check cannot see that, and Hugin then failed in ways that
+    blamed the photos' detail.  The zlib stream is inflated (in pieces, the
+    output thrown away: nothing is decoded into pixels) to its end, where its
+    own checksum covers every byte of the picture.
+    """
+    import zlib
+
+    inflate = zlib.decompressobj()
+    pos = 8
+    try:
+        while pos + 12 <= size:
+            fh.seek(pos)
+            head = fh.read(8)
+            length, kind = int.from_bytes(head[:4], "big"), head[4:8]
+            if kind == b"IEND":
+                break
+            if kind == b"IDAT":
+                left = length
+                while left > 0 and not inflate.eof:
+                    block = fh.read(min(left, 1 << 20))
+                    if not block:
+                        break
+                    left -= len(block)
+                    data = block
+                    while data and not inflate.eof:
+                        inflate.decompress(data, 1 << 22)
+                        data = inflate.unconsumed_tail
+            pos += 12 + length
+    except zlib.error as exc:
+        return str(exc).replace("Error -3 while decompressing data: ", "")
+    if not inflate.eof:
+        return "the picture data ends early"
+    return None
 
 
 def _as_tuple(value: object) -> tuple[int, ...]:
@@ -327,7 +408,15 @@ def _read_photo(given: PathLike) -> Photo:
             raise _Problem("unreadable", shown, (getattr(exc, "strerror", None) or str(exc)).lower()) from None
         if not complete:
             raise _Problem("truncated", shown)
+        if kind == "PNG":
+            try:
+                problem = _png_pixel_problem(fh, size)
+            except OSError as exc:
+                raise _Problem("unreadable", shown, (exc.strerror or str(exc)).lower()) from None
+            if problem is not None:
+                raise _Problem("pixels", shown, problem)
         width, height = im.size
+        _check_content(im, kind, shown)
         return Photo(
             path=Path(given).absolute(),
             width=width,
@@ -337,6 +426,43 @@ def _read_photo(given: PathLike) -> Photo:
             format=fmt,
             bits=_bits(im, kind, header),
         )
+
+
+def _check_content(im: Image.Image, kind: str, shown: str) -> None:
+    """What a complete file can still hold that Hugin fails on later: raise a :class:`_Problem`.
+
+    Checked here because Hugin's own reports of them are misleading (a crash,
+    "a message focuswrap does not recognise", "check free disk space"), after
+    climbing the whole ladder.
+    """
+    width, height = im.size
+    if min(width, height) < MIN_SIDE:
+        raise _Problem("too-small", shown, f"{width} x {height}")
+    if im.mode == "CMYK":
+        raise _Problem("cmyk", shown)
+    icc = im.info.get("icc_profile")
+    if icc:
+        try:
+            import io
+
+            from PIL import ImageCms
+
+            ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        except ImportError:  # Pillow without littlecms: cannot tell
+            pass
+        except (OSError, ValueError, TypeError, ImageCms.PyCMSError):
+            raise _Problem("bad-profile", shown) from None
+    if "A" in im.getbands():
+        # Only a photo with transparency is decoded (the other checks read headers only),
+        # to see whether anything in it is visible: enfuse fuses nothing from a fully
+        # transparent one and focuswrap then blamed the disk.
+        try:
+            with _no_bomb_guard():
+                alpha = im.getchannel("A")
+        except (OSError, ValueError, EOFError, SyntaxError) as exc:
+            raise _Problem("pixels", shown, str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+        if alpha.getextrema()[1] == 0:
+            raise _Problem("transparent", shown)
 
 
 def _raise_first_kind(problems: list[_Problem]) -> None:
@@ -588,13 +714,13 @@ def default_output(first_input: PathLike, ext: str | None = None) -> Path:
     return output
 
 
-def _same_file(a: Path, b: Path) -> bool:
+def same_file(a: Path, b: Path) -> bool:
     """True if a and b name one file: same resolved path, or os.path.samefile (hard links)."""
     try:
         if os.path.normcase(str(a.resolve())) == os.path.normcase(str(b.resolve())):
             return True
         return a.exists() and b.exists() and os.path.samefile(a, b)
-    except OSError:
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13)
         return False
 
 
@@ -610,6 +736,9 @@ def make_folder(folder: Path) -> list[Path]:
     return created
 
 
+_same_file = same_file
+
+
 def check_output(output: PathLike, inputs: Sequence[PathLike], *, force: bool) -> Path:
     """Check that the result can be written to ``output``; return it as an absolute path.
 
@@ -618,6 +747,22 @@ def check_output(output: PathLike, inputs: Sequence[PathLike], *, force: bool) -
     """
     shown = _show(output)
     out = Path(output).absolute()
+    try:
+        name_max = os.pathconf(out.parent, "PC_NAME_MAX") if out.parent.is_dir() else NAME_MAX
+    except (OSError, ValueError, AttributeError):
+        name_max = NAME_MAX
+    if len(os.fsencode(out.name)) > name_max:
+        raise BadInputError(
+            f"The output name is {len(os.fsencode(out.name))} bytes long, more than the {name_max} a file name "
+            "can have here; choose a shorter name."
+        )
+    try:
+        os.stat(out)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise BadInputError(
+                f"The output {shown} is a link that leads back to itself (a loop); remove it or choose another name."
+            ) from None
     if out.is_dir():
         example = os.path.join(shown, "stacked.tif")
         raise BadInputError(f"The output {shown} is a folder; give a file name for the result, e.g. {example}.")

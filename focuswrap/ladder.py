@@ -8,6 +8,7 @@ it, and checks the files they wrote.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import threading
@@ -200,6 +201,29 @@ class _AlignProgress:
             self.reporter.progress("align", min(self.done, self.total), self.total, label)
 
 
+def _odd_photo_out(stdout: str, files: Sequence[Path], names: Sequence[str]) -> diagnose.Diagnosis | None:
+    """``odd-photo-out`` when align_image_stack's matches per pair single out photos, else None."""
+    shown = {}
+    for f, name in zip(files, names, strict=True):
+        shown[os.fspath(f)] = name
+        shown.setdefault(Path(f).name, name)
+    pairs = align.matches_per_pair(stdout)
+    odd = [shown.get(p, os.path.basename(p)) for p in align.odd_ones_out(pairs)]
+    if not odd:
+        return None
+    if len(odd) == 1:
+        what = f"{odd[0]} matches none of the other photos: is it from another scene?"
+    else:
+        what = f"{', '.join(odd[:-1])} and {odd[-1]} match none of the other photos: are they from another scene?"
+    evidence = "\n".join(f"{shown.get(a, a)} and {shown.get(b, b)}: {n} good matches" for a, b, n in pairs)
+    return diagnose.Diagnosis("odd-photo-out", False, what, evidence)
+
+
+def _tail_of(done: proc.Completed) -> str:
+    lines = [ln for ln in (done.stdout + done.stderr).splitlines() if ln.strip()]
+    return "\n".join(lines[-8:])
+
+
 def run_alignment(
     request: StackRequest,
     tools: Tools,
@@ -211,8 +235,9 @@ def run_alignment(
 ) -> tuple[list[Path], list[Attempt]]:
     """Align, climbing the preset's fallback ladder on retryable failures.
 
-    ``names`` are the user's photos' names, in stack order, for the progress labels.
+    ``names`` are the user's photos' names, in stack order, for the progress labels and messages.
     """
+    names = list(names) or [f.name for f in files]
     preset = request.preset
     limit = 1 if not request.retry else (request.max_attempts or 1 + len(preset.preset.ladder))
     used: list[Rung] = []
@@ -243,6 +268,17 @@ def run_alignment(
             done = proc.run(argv, cwd=work, timeout=request.timeout, on_line=progress)
             diag = align.classify(done.returncode, done.stdout, done.stderr)
             current.seconds = done.seconds
+            if diag.id in ("ok", "no-control-points", "no-feature-points", "optimization-error"):
+                # A photo from another scene: named, and no rung of the ladder will help.
+                diag = _odd_photo_out(done.stdout, files, names) or diag
+            if diag.id == "ok" and commands.remap and not commands.project.is_file():
+                diag = diagnose.Diagnosis(
+                    "output-not-written",
+                    False,
+                    f"align_image_stack exited 0 but did not write its project file ({commands.project.name}), "
+                    "which nona remaps the photos from.",
+                    _tail_of(done),
+                )
             if diag.id == "ok" and commands.remap:
                 commands = _prepare_project(commands, make_commands)
                 progress.remaps(len(commands.written))
@@ -260,6 +296,10 @@ def run_alignment(
                     # nona reads and writes with the same libraries as align_image_stack's
                     # own remapping, so its failures read the same way.
                     diag = align.classify(done.returncode, done.stdout, done.stderr)
+                    if diag.id in ("unknown", "crashed"):  # say whose failure it is
+                        diag = dataclasses.replace(diag, explanation=diag.explanation.replace(align.NAME, nona.NAME))
+                        if diag.id == "crashed":
+                            diag = dataclasses.replace(diag, explanation=f"nona: {diag.explanation}")
             if diag.id == "ok":
                 # align_image_stack can exit 0 without writing its files.
                 problem = check_written(commands.written, None)
@@ -289,6 +329,11 @@ def run_alignment(
                 hint=diagnose.final_advice(diag.id),
                 unknown=diag.id == "unknown",
             )
+            if not diag.retryable and len(attempts) < limit and preset.preset.ladder:
+                failure.hint = (
+                    f"{failure.hint}\nNot retried with other align options: "
+                    "no rung of the preset's fallback ladder helps with this."
+                )
             raise failure
         used.append(rung)
         options = preset.preset.align_after(used)
@@ -313,12 +358,14 @@ def aligned_frames(
     if request.use_cache and request.cache_max_bytes > 0:
         options = request.preset.preset.align
         key = cache.key(files, [*align.option_flags(options), f"remap={options.remap}"], tools.align.version)
-        hit = cache.lookup(key, work)
+        hit = cache.lookup(key, work, on_damaged=reporter.note)
         if hit is not None and len(hit) in (len(files), len(files) - 1):
             reporter.note("Aligned frames reused from the cache (same photos, same align options); alignment skipped.")
             # Only the frames the tools wrote are cached; a reference fused as it is comes from the photos.
             return (hit if len(hit) == len(files) else [frames[0], *hit]), [], True
     aligned, attempts = run_alignment(request, tools, frames, work, reporter, names=[f.name for f in files])
     if key is not None:
-        cache.store(key, [f for f in aligned if f.parent == work], max_bytes=request.cache_max_bytes)
+        # Only what the tools wrote (a staged photo_NNNN link in the work folder is the user's photo).
+        written = [f for f in aligned if f.parent == work and f.name.startswith(align.PREFIX)]
+        cache.store(key, written, max_bytes=request.cache_max_bytes)
     return aligned, attempts, False

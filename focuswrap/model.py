@@ -371,6 +371,17 @@ class BatchResult:
     dry_run: bool = False
     interrupted: bool = False
     seconds: float = 0.0
+    #: Folders two or more levels down that hold photos: batch looks one level deep only.
+    deeper: tuple[Path, ...] = ()
+
+    @property
+    def deeper_note(self) -> str:
+        """'photos two or more folder levels down, in a/b, are not looked at: ...', or ''."""
+        if not self.deeper:
+            return ""
+        shown = [str(d.relative_to(self.folder)) if d.is_relative_to(self.folder) else str(d) for d in self.deeper]
+        names = ", ".join(shown[:3]) + (f" and {len(shown) - 3} more" if len(shown) > 3 else "")
+        return f"photos two or more folder levels down, in {names}, are not looked at: give batch that folder"
 
     def count(self, status: str) -> int:
         return sum(1 for o in self.outcomes if o.status == status)

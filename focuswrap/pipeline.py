@@ -12,12 +12,12 @@ import contextlib
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from focuswrap import contribution, events, formats, inputs, ladder, workspace
+from focuswrap import contribution, events, formats, inputs, ladder, paths, workspace
 from focuswrap.discovery import Tools
 from focuswrap.errors import (
     AlignmentFailed,
@@ -111,6 +111,10 @@ def prepare(request: StackRequest) -> tuple[list[inputs.Photo], Path, str, Path 
             raise BadInputError(
                 f"The contribution map is a PNG picture: name it with .png, not {request.map_output.name}."
             )
+        if inputs.same_file(Path(request.map_output).absolute(), output):
+            raise BadInputError(
+                f"The contribution map and the result would both be {request.map_output.name}; give --map another name."
+            )
         map_path = inputs.check_output(request.map_output, [*paths, output], force=request.force)
     return photos, output, inputs.output_format(output), map_path
 
@@ -148,7 +152,7 @@ def _deliver_map(target: Path | None, work: Path, files: list[Path]) -> Path | N
     """Build the contribution map into a temporary file beside it, then move it into place."""
     if target is None:
         return None
-    part = target.with_name(f".{target.name}.{os.getpid()}.focuswrap-part")
+    part = target.with_name(f".{target.name[:60]}.{os.getpid()}.focuswrap-part")
     try:
         contribution.build(work, [f.name for f in files], part)
         os.replace(part, target)
@@ -276,9 +280,32 @@ def _convert(photos: list[inputs.Photo], work: Path, reporter: EventReporter, se
         else contextlib.nullcontext()
     )
     with step:
-        return formats.prepare_frames(
+        frames = formats.prepare_frames(
             photos, work, on_frame=lambda done, total, path: reporter.progress("convert", done, total, path.name)
         )
+    # No tool ever sees a name it could misread: unsafe ones are linked under generated names.
+    return paths.stage(frames, work, [_frame_suffix(p) for p in photos])
+
+
+def _frame_suffix(photo: inputs.Photo) -> str:
+    """The extension a frame's generated name gets (the tools pick their reader by it)."""
+    if formats.needs_conversion(photo):
+        return ".tif"
+    return {"JPEG": ".jpg", "PNG": ".png"}.get(inputs.INPUT_FORMATS.get(photo.format, "TIFF"), ".tif")
+
+
+def _in_user_names(exc: AlignmentFailed | FusionFailed, frames: Sequence[Path], names: Sequence[str]) -> None:
+    """Say the user's photo names in a failure where the tools said the generated ones."""
+    for frame, name in zip(frames, names, strict=True):
+        if not frame.name.startswith(paths.STAGED_STEM):
+            continue
+        for text in (os.fspath(frame), frame.name):
+            exc.message = exc.message.replace(text, name)
+            if exc.hint:
+                exc.hint = exc.hint.replace(text, name)
+            exc.stdout = exc.stdout.replace(text, name)
+            exc.stderr = exc.stderr.replace(text, name)
+    exc.args = (exc.message,)
 
 
 def _keep_hint(exc: AlignmentFailed | FusionFailed, work: Path) -> None:
@@ -328,6 +355,7 @@ def _stack(request: StackRequest, tools: Tools, reporter: EventReporter) -> Stac
                     map_path = _deliver_map(map_target, work, files)
                 report = measure.report(reporter)
         except (AlignmentFailed, FusionFailed) as exc:
+            _in_user_names(exc, frames, names)
             if request.keep_temp:
                 _keep_hint(exc, work)
             measure.cancel()

@@ -96,6 +96,40 @@ def stop_all() -> None:
         stop(child)
 
 
+#: Set by terminate_all(): a child that starts afterwards (its thread had not yet
+#: registered it when the signal came) is stopped the moment it is registered.
+_stopping = False
+
+
+def allow_runs() -> None:
+    """Forget an earlier terminate_all() (each command line run starts afresh)."""
+    global _stopping
+    _stopping = False
+
+
+def terminate_all() -> None:
+    """Ask every tool run() started, in any thread, to stop (SIGTERM to its group), without waiting.
+
+    Safe in a signal handler (takes no lock): the Ctrl-C handler calls it so
+    that a tool run from a worker thread (the version probes, batch's stacks)
+    stops at once instead of running on until its timeout while the main
+    thread waits for that thread.  Each run() then reaps its own child.
+    """
+    global _stopping
+    _stopping = True
+    for _ in range(3):
+        try:
+            children = list(_LIVE)
+            break
+        except RuntimeError:  # the set changed while copied
+            continue
+    else:
+        return
+    for child in children:
+        if child.poll() is None:
+            _signal(child, kill=False)
+
+
 def stop(child: subprocess.Popen[str], grace: float = TERMINATE_GRACE) -> None:
     """Terminate ``child`` (and its process group), wait up to ``grace`` seconds, then kill it."""
     if child.poll() is not None:
@@ -193,6 +227,8 @@ def run(
         # while the reader threads start still stops the child.
         with _LIVE_LOCK:
             _LIVE.add(child)
+        if _stopping:  # Ctrl-C came while this thread was starting the child
+            _signal(child, kill=False)
         if on_start is not None:
             on_start(child)
         for t in pumps:

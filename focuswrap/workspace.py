@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from focuswrap import inputs
+from focuswrap import inputs, paths
 from focuswrap.discovery import Tools
 from focuswrap.errors import BadInputError, WriteFailed
 
@@ -25,7 +25,10 @@ def work_folder(*, keep: bool, inside: Path | None = None) -> Iterator[Path]:
     try:
         if inside is not None:
             inside.mkdir(parents=True, exist_ok=True)
-        path = Path(tempfile.mkdtemp(prefix="focuswrap.", dir=inside))
+        # Folders of earlier runs that were killed (SIGKILL, Ctrl-\, a power cut) go first.
+        paths.remove_stale_work_folders(inside if inside is not None else Path(tempfile.gettempdir()))
+        path = Path(tempfile.mkdtemp(prefix=paths.WORK_PREFIX, dir=inside))
+        paths.claim_work_folder(path)
         log.debug("work folder %s", path)
     except OSError as exc:
         where = inside if inside is not None else tempfile.gettempdir()
@@ -36,8 +39,13 @@ def work_folder(*, keep: bool, inside: Path | None = None) -> Iterator[Path]:
     try:
         yield path
     finally:
-        if not keep:
+        if keep:
+            # Kept for inspection, it is the user's now: without its owner file no later run removes it.
+            with contextlib.suppress(OSError):
+                (path / paths.OWNER_FILE).unlink()
+        else:
             shutil.rmtree(path, ignore_errors=True)
+        paths.release_work_folder(path)
 
 
 def _flatpak_work(tools: Tools, photos: Sequence[Path]) -> Path | None:
@@ -56,8 +64,6 @@ def _flatpak_work(tools: Tools, photos: Sequence[Path]) -> Path | None:
             f"The Flatpak Hugin can read only files under your home folder ({home}); "
             f"{outside[0]} is outside it: copy the photos into your home folder first."
         )
-    from focuswrap import paths
-
     return paths.cache_dir() / "work"
 
 

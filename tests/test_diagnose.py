@@ -273,7 +273,7 @@ def test_no_exit_code_is_timeout() -> None:
     assert "Trying to find 8 corners" in d.evidence
 
 
-@pytest.mark.parametrize(("tool", "retryable"), [(ALIGN, True), (ENFUSE, False)])
+@pytest.mark.parametrize(("tool", "retryable"), [(ALIGN, False), (ENFUSE, False)])
 def test_unknown_failure_keeps_the_last_lines(tool: str, retryable: bool) -> None:
     out = "".join(f"progress line {i}\n" for i in range(30))
     err = "something new went wrong\nand this is the last line\n"
@@ -325,6 +325,16 @@ def test_every_documented_id_is_reachable() -> None:
     # An id in DIAGNOSES nothing can return is dead documentation; one that
     # classify returns but DIAGNOSES lacks would break final_advice and the docs.
     assert _reachable() | diagnose.CALLER_IDS == set(DIAGNOSES)
+
+
+@pytest.mark.parametrize(
+    "line", ["enfuse: out of memory", "terminate called after throwing an instance of 'std::bad_alloc'"]
+)
+def test_running_out_of_memory_is_recognised(line: str) -> None:
+    for tool in (ALIGN, ENFUSE):
+        d = classify(tool, -6, "", f"loading...\n{line}\n")
+        assert (d.id, d.retryable) == ("out-of-memory", False)
+        assert line in d.evidence
 
 
 @pytest.mark.parametrize("diag_id", sorted(DIAGNOSES))

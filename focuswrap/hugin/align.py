@@ -16,6 +16,7 @@ from pydantic import Field, field_validator
 
 from focuswrap.diagnose import Diagnosis, Rule, classify_with
 from focuswrap.diagnose import compile_pattern as _re
+from focuswrap.hugin import optspec
 from focuswrap.hugin.base import SHARED_RULES, Strict, check_extra_args
 
 NAME = "align_image_stack"
@@ -84,7 +85,7 @@ class AlignOptions(Strict):
     @field_validator("extra_args")
     @classmethod
     def _extra(cls, v: list[str]) -> list[str]:
-        return check_extra_args(v, MANAGED)
+        return check_extra_args(v, MANAGED, optspec.ALIGN)
 
 
 def _num(x: float) -> str:
@@ -198,6 +199,7 @@ def progress(line: str) -> tuple[str, str]:
 #: align_image_stack's failure rules, most specific first (the engine and the
 #: catalogue of diagnoses are in :mod:`focuswrap.diagnose`).
 RULES: tuple[Rule, ...] = (
+    SHARED_RULES["out-of-memory"],
     # --- options
     Rule(
         NAME,
@@ -288,7 +290,7 @@ RULES: tuple[Rule, ...] = (
         ),
     ),
 )
-#: Another rung might get past a failure focuswrap does not understand, or a crash.
+#: Another rung might get past a crash (a failure focuswrap does not understand is not retried).
 RETRY_UNKNOWN = True
 
 
@@ -296,3 +298,51 @@ def classify(returncode: int | None, stdout: str, stderr: str) -> Diagnosis:
     """What a finished run of align_image_stack (or of nona, which reads and writes
     with the same libraries) means: :func:`focuswrap.diagnose.classify_with` on :data:`RULES`."""
     return classify_with(RULES, NAME, returncode, stdout, stderr, retry_unknown=RETRY_UNKNOWN)
+
+
+_PAIR = re.compile(r"^Creating control points between (?P<a>.+) and (?P<b>.+)$")
+_GOOD = re.compile(r"^Number of good matches: (?P<n>\d+),")
+
+
+def matches_per_pair(stdout: str) -> list[tuple[str, str, int]]:
+    """(photo, photo, good matches) for each pair align_image_stack -v compared, in order.
+
+    From its verbose output::
+
+        Creating control points between frame_2.jpg and frame_3.jpg
+        Trying to find 8 corners...
+        Number of good matches: 0, bad matches: 4
+    """
+    pairs: list[tuple[str, str, int]] = []
+    for line in stdout.splitlines():
+        if (m := _PAIR.match(line)) is not None:
+            pairs.append((m.group("a"), m.group("b"), 0))
+        elif pairs and (g := _GOOD.match(line)) is not None:
+            a, b, n = pairs[-1]
+            pairs[-1] = (a, b, n + int(g.group("n")))
+    return pairs
+
+
+def odd_ones_out(pairs: Sequence[tuple[str, str, int]]) -> list[str]:
+    """The photos that matched none of their neighbours while the other pairs matched.
+
+    A photo from another scene shares no detail with the frames beside it:
+    every pair it is in has no good match, while the rest of the stack
+    matches.  With two photos there is no telling which one is odd.
+    """
+    photos = list(dict.fromkeys(name for a, b, _ in pairs for name in (a, b)))
+    if len(photos) < 3 or not any(n > 0 for _, _, n in pairs):
+        return []
+
+    def unmatched(photo: str) -> list[str]:
+        """The photos it was compared with, when it matched none of them."""
+        mine = [(b if a == photo else a, n) for a, b, n in pairs if photo in (a, b)]
+        return [other for other, _ in mine] if mine and all(n == 0 for _, n in mine) else []
+
+    # Between two neighbours: no match with either.  At an end of the stack, with
+    # its only neighbour, unless that neighbour is itself the odd one (the last
+    # photo after an odd one matches it no better, through no fault of its own).
+    middle = {p for p in photos if len(unmatched(p)) >= 2}
+    odd = [p for p in photos if p in middle or (len(unmatched(p)) == 1 and unmatched(p)[0] not in middle)]
+    # Only a minority can be "the odd one out".
+    return odd if len(odd) * 2 < len(photos) else []

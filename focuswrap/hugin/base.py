@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 from focuswrap.diagnose import ANY, Rule
 from focuswrap.diagnose import compile_pattern as _re
+from focuswrap.hugin import optspec
 
 
 def command_of(command: Sequence[str]) -> list[str]:
@@ -49,29 +50,28 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def check_extra_args(args: list[str], managed: set[str]) -> list[str]:
-    """Extra arguments are a list of single tokens, options first, never a shell string."""
+def check_extra_args(args: list[str], managed: set[str], spec: optspec.Spec) -> list[str]:
+    """Extra arguments are a list of single tokens, read exactly as the tool's getopt reads them.
+
+    A managed option is refused however it is spelt: ``-ma/dir/x_`` is
+    ``-m -a /dir/x_`` to align_image_stack, ``--out=x`` is ``--output=x`` to enfuse.
+    """
     for token in args:
         # "-c 500" in one token reaches the tool as one argument, which it misreads.
         if not token or any(ch.isspace() for ch in token) or "\0" in token:
             raise ValueError(
                 f"{token!r} is not a single argument (no spaces or newlines; split it into separate tokens)"
             )
-        if token == "--":
-            raise ValueError("'--' would turn the options focuswrap adds after it into file names")
-        name = token.split("=", 1)[0]
-        # getopt also reads "-oFILE" as "-o FILE" and "--out" as "--output" (an unambiguous abbreviation).
-        taken = [
-            m
-            for m in managed
-            if name == m
-            or (len(m) == 2 and not name.startswith("--") and name.startswith(m))
-            or (m.startswith("--") and len(name) > 2 and m.startswith(name))
-        ]
-        if taken:
-            raise ValueError(f"{token!r} sets {min(taken)}, which focuswrap sets itself; it cannot be given here")
     if args and not args[0].startswith("-"):
         raise ValueError(f"must start with an option (a token beginning with '-'), not {args[0]!r}")
+    try:
+        found = optspec.options_set(spec, args)
+    except optspec.BadArgs as exc:
+        raise ValueError(str(exc)) from None
+    for option, token, _value in found:
+        if option in managed:
+            shown = option if token == option or token.startswith(option + "=") else f"{option} (in {token!r})"
+            raise ValueError(f"{token!r} sets {shown}, which focuswrap sets itself; it cannot be given here")
     return args
 
 
@@ -85,6 +85,13 @@ def version_tuple(version: str) -> tuple[int, int]:
 #: libraries (libtiff, libjpeg), whose messages are the same in both.  Each
 #: tool module puts them at their place in its own table.
 SHARED_RULES: dict[str, Rule] = {
+    # First in both tools' tables: a tool that runs out of memory may print anything after it, or crash.
+    "out-of-memory": Rule(
+        ANY,
+        _re(r"std::bad_alloc|[Oo]ut of memory|Cannot allocate memory|MemoryError"),
+        "out-of-memory",
+        example="enfuse: out of memory",
+    ),
     "disk-full": Rule(
         ANY,
         # Both tools then abort (SIGABRT) on an uncaught TIFFCompressionException.

@@ -17,6 +17,7 @@ from pydantic import Field, field_validator
 
 from focuswrap.diagnose import Diagnosis, Rule, classify_with
 from focuswrap.diagnose import compile_pattern as _re
+from focuswrap.hugin import optspec
 from focuswrap.hugin.base import SHARED_RULES, Strict, check_extra_args
 
 if TYPE_CHECKING:
@@ -80,7 +81,7 @@ class FuseOptions(Strict):
     @field_validator("extra_args")
     @classmethod
     def _extra(cls, v: list[str]) -> list[str]:
-        return check_extra_args(v, MANAGED)
+        return check_extra_args(v, MANAGED, optspec.ENFUSE)
 
 
 def _num(x: float) -> str:
@@ -146,6 +147,7 @@ def loading_image(line: str) -> str | None:
 
 #: enfuse's failure rules, most specific first (ordered as align.RULES explains).
 RULES: tuple[Rule, ...] = (
+    SHARED_RULES["out-of-memory"],
     Rule(
         NAME,
         _re(
@@ -255,3 +257,16 @@ def check_fused(fused: Path | Image.Image) -> str | None:
         name = fused.name if isinstance(fused, Path) else Path(getattr(im, "filename", "") or "the result").name
         return f"{name} is fully transparent (its alpha channel is all zero)"
     return None
+
+
+#: enfuse's memory per megapixel per input frame, in MB: its peak resident size
+#: grew by 33 MB per added 4.3-megapixel frame (2, 4, 6 frames of 2400x1800:
+#: 143, 209, 275 MB; enfuse 4.2, --hard-mask), i.e. 7.7 MB per megapixel,
+#: over about 80 MB of its own.
+MB_PER_MEGAPIXEL = 8
+BASE_MB = 80
+
+
+def memory_needed(frames: int, megapixels: float) -> float:
+    """About how many MB enfuse needs to fuse ``frames`` frames of ``megapixels`` each."""
+    return BASE_MB + MB_PER_MEGAPIXEL * megapixels * frames

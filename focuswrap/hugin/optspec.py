@@ -109,7 +109,6 @@ ALIGN = Spec(
         "align-to-first": "none",
         "dont-remap-ref": "none",
         "gpu": "none",
-        "help": "none",
     },
 )
 
