@@ -10,11 +10,18 @@ needs cleaning up).
 
 # The C module, not ``signal``: importing ``signal`` imports ``enum``, itself
 # slow enough for a Ctrl-C to land in it.  ``os`` is loaded already at start-up.
-import _signal
 import os
 
+# The type checker reads the stubs of ``signal`` (``_signal`` has none); Python runs the C module.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import signal as _signal
+    from types import FrameType
+else:
+    import _signal
 
-def _stop_while_starting(signum, frame):
+
+def _stop_while_starting(signum: int, frame: "FrameType | None") -> None:
     try:
         os.write(2, b"focuswrap: error: Interrupted while starting; nothing was done.\n")
     except OSError:

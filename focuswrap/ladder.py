@@ -271,7 +271,7 @@ def run_alignment(
             if diag.id in ("ok", "no-control-points", "no-feature-points", "optimization-error"):
                 # A photo from another scene: named, and no rung of the ladder will help.
                 diag = _odd_photo_out(done.stdout, files, names) or diag
-            if diag.id == "ok" and commands.remap and not commands.project.is_file():
+            if diag.id == "ok" and commands.remap and commands.project is not None and not commands.project.is_file():
                 diag = diagnose.Diagnosis(
                     "output-not-written",
                     False,

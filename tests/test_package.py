@@ -65,7 +65,7 @@ def test_the_metadata_a_package_index_shows():
     assert f"Programming Language :: Python :: 3.{low}" in classifiers
     # A license expression and a license classifier may not both be given (PEP 639).
     assert not [c for c in classifiers if c.startswith("License ::")]
-    assert project["scripts"]["focuswrap"] == "focuswrap.cli:main"
+    assert project["scripts"]["focuswrap"] == "focuswrap.__main__:main"
 
 
 def test_py_typed_is_in_the_package_folder():
