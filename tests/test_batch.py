@@ -271,7 +271,7 @@ def test_dry_run_needs_no_tools_and_creates_no_results_folder(tmp_path: Path) ->
 
 
 def test_stacks_each_bracket_into_the_results_folder(tmp_path: Path, fake_tools, work_tmp: Path) -> None:
-    align, enfuse, tools = fake_tools
+    align, _enfuse, tools = fake_tools
     shots = tmp_path / "shots"
     first = bracket(shots, OC, 11)
     second = bracket(shots, OC2, 3)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import pydantic
 import pytest
 from helpers import config_error, loaded_or_config_error, write_file
 from hypothesis import HealthCheck, given, settings
@@ -57,7 +58,7 @@ def test_valid_file(tmp_path):
 
 
 def test_config_is_frozen():
-    with pytest.raises(Exception):
+    with pytest.raises(pydantic.ValidationError, match="frozen"):
         Config().timeout = 5  # type: ignore[misc]
 
 

@@ -155,7 +155,7 @@ def test_ctrl_c_while_the_nonas_run_side_by_side_stops_them_all(pcb_photos, tmp_
             time.sleep(0.02)
         assert len(nonas) >= 2, "never saw the nonas running side by side"
         run.send_signal(signal.SIGINT)
-        out, err = run.communicate(timeout=15)
+        _out, err = run.communicate(timeout=15)
         assert run.returncode == 130, err
         assert "focuswrap: error: Interrupted" in err and "Traceback" not in err
         assert all(process_gone(pid) for pid in nonas)

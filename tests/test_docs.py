@@ -139,7 +139,7 @@ def test_every_diagnosis_has_a_troubleshooting_section(diag_id: str):
     if diag_id == "ok":
         return
     positions = [body.find(label) for label in SECTION_LABELS]
-    missing = [label.strip("*.") for label, pos in zip(SECTION_LABELS, positions) if pos < 0]
+    missing = [label.strip("*.") for label, pos in zip(SECTION_LABELS, positions, strict=False) if pos < 0]
     assert not missing, f"'## {diag_id}' lacks: {', '.join(missing)}"
     assert positions == sorted(positions), f"'## {diag_id}': the parts are out of order"
 

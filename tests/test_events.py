@@ -255,7 +255,7 @@ def test_json_lines_from_two_threads_stay_whole_lines() -> None:
 def test_batch_sends_each_stack_between_bracket_events(tmp_path: Path, fakes, monkeypatch) -> None:
     from focuswrap import batch
 
-    a, e, tools = fakes
+    _a, _e, tools = fakes
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
     for name in ("left", "right"):
         photos(tmp_path / "shots" / name)

@@ -85,7 +85,10 @@ def test_a_timeout_stops_what_the_tool_started_too(tmp_path: Path) -> None:
 
 def _sleeper(pid_file: Path, seconds: float, code: int = 0) -> list[str]:
     """A command that writes its pid, sleeps, then exits with ``code``."""
-    script = f"import os, sys, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep({seconds}); sys.exit({code})"
+    script = (
+        f"import os, sys, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); "
+        f"time.sleep({seconds}); sys.exit({code})"
+    )
     return [sys.executable, "-c", script]
 
 
@@ -108,7 +111,7 @@ def test_one_failing_command_stops_the_commands_run_beside_it(tmp_path: Path) ->
     done = proc.run_together([_sleeper(tmp_path / "fails", 0.2, 2), _sleeper(tmp_path / "long", 60)], cwd=tmp_path)
     pid = int((tmp_path / "long").read_text())
     try:
-        assert [d.returncode for d in done][0] == 2 and done[1].returncode != 0
+        assert next(d.returncode for d in done) == 2 and done[1].returncode != 0
         assert [d.stopped for d in done] == [False, True]  # the second did not fail: it was stopped
         assert process_gone(pid) and time.monotonic() - started < 8
     finally:
@@ -303,7 +306,7 @@ def test_two_runs_in_one_folder_with_different_outputs_both_succeed(ws: Workspac
     args = ws.photos()
     runs = [ws.start(*args, "-o", name, "--quiet") for name in ("first.jpg", "second.tif")]
     results = [run.communicate(timeout=60) for run in runs]
-    for run, (_, err) in zip(runs, results):
+    for run, (_, err) in zip(runs, results, strict=False):
         assert run.returncode == ExitCode.OK, err
     for name in ("first.jpg", "second.tif"):
         with Image.open(ws.shots / name) as im:

@@ -104,7 +104,7 @@ def tiff_samples(path: Path) -> tuple[tuple[int, int], int, int, array]:
         assert tags.get(317, 1) == 1, "horizontal predictor not handled"
         offsets, counts = tags[273], tags[279]
     raw = path.read_bytes()
-    strips = [raw[o : o + c] for o, c in zip(offsets, counts)]
+    strips = [raw[o : o + c] for o, c in zip(offsets, counts, strict=False)]
     assert compression in (1, 5), compression
     data = b"".join(lzw_decode(s) if compression == 5 else s for s in strips)
     values = array("H" if bits == 16 else "B")
@@ -260,7 +260,7 @@ def test_set_tiff_orientation_overwrites_two_bytes_when_present(tmp_path: Path) 
     formats.set_tiff_orientation(path, 6)
     after = path.read_bytes()
     assert len(after) == len(before)
-    assert sum(a != b for a, b in zip(before, after)) == 1  # 1 -> 6 in one byte of the entry
+    assert sum(a != b for a, b in zip(before, after, strict=False)) == 1  # 1 -> 6 in one byte of the entry
     assert Image.open(path).tag_v2[ORIENTATION] == 6
 
 
@@ -606,7 +606,7 @@ def test_10bit_heic_becomes_a_16bit_tiff(tmp_path: Path, heif) -> None:
     (frame,) = formats.prepare_frames([photo], tmp_path / "work")
     size, samples, bits, values = tiff_samples(frame)
     assert (size, samples, bits) == ((width, height), 3, 16)
-    assert max(abs(v - g) for v, g in zip(values[0::3], grey)) <= 3 * 64  # a few 10-bit steps
+    assert max(abs(v - g) for v, g in zip(values[0::3], grey, strict=False)) <= 3 * 64  # a few 10-bit steps
     assert len({v & 0xFF for v in values}) >= 4  # the bits below 8 are there
 
 

@@ -421,7 +421,7 @@ def test_odd_file_names_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 def test_odd_file_names_appear_in_messages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     jpeg("-a.jpg")
-    with pytest.raises(BadInputError, match="@b c é.jpg does not exist"):
+    with pytest.raises(BadInputError, match=r"@b c é\.jpg does not exist"):
         check_photos(["-a.jpg", "@b c é.jpg"])
 
 
@@ -697,7 +697,7 @@ def test_default_output(
 
 
 def test_default_output_rejects_an_extension_we_cannot_write() -> None:
-    with pytest.raises(BadInputError, match="cannot write .webp"):
+    with pytest.raises(BadInputError, match=r"cannot write \.webp"):
         default_output(Path("IMG_1.jpg"), "webp")
 
 

@@ -48,7 +48,7 @@ def _signal_and_wait(run: subprocess.Popen[str], sig: int) -> tuple[int, str, st
     except subprocess.TimeoutExpired:
         run.kill()
         out, err = run.communicate()
-        raise AssertionError(f"focuswrap did not stop within {STOP_LIMIT} s of the signal:\n{err}")
+        raise AssertionError(f"focuswrap did not stop within {STOP_LIMIT} s of the signal:\n{err}") from None
     return run.returncode, out, err, time.monotonic() - sent
 
 

@@ -187,7 +187,7 @@ def test_relative_tool_path_is_made_absolute(tmp_path: Path, fakes, monkeypatch)
 
 
 def test_reporter_events_in_order_with_one_retry(tmp_path: Path, fakes) -> None:
-    a, e, tools = fakes
+    a, _e, tools = fakes
     a.plan(fakehugin.failure(ALIGN, "no-control-points"), fakehugin.success(ALIGN))
     rec = Recorder()
     request = pipeline.StackRequest(inputs=photos(tmp_path / "shots"), preset=presets.get("miniature"))
@@ -230,7 +230,7 @@ def test_attempts_record_what_was_added_and_why(tmp_path: Path, fakes) -> None:
 
 
 def test_progress_counts_pairs_and_frames(tmp_path: Path, fakes) -> None:
-    a, e, tools = fakes
+    a, _e, tools = fakes
     a.plan({"transcript": fakehugin.transcript(ALIGN, "success-verbose"), "write": True})
     rec = Recorder()
     request = pipeline.StackRequest(inputs=photos(tmp_path / "shots", n=2), preset=presets.get("miniature"))

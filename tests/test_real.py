@@ -15,6 +15,7 @@ result against the peer tool's) are printed: ``pytest -s`` shows them.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -442,7 +443,7 @@ def test_unalignable_frames_climb_the_whole_ladder_then_advise(tmp_path):
     assert [int(r[0]) for r in rows] == list(range(1, expected + 1)), run.explain()
     assert all(r[-1] == "no-control-points" for r in rows), run.explain()
     flags = [" ".join(r[1:-1]) for r in rows]
-    for earlier, later in zip(flags, flags[1:]):  # each rung keeps the ones before
+    for earlier, later in itertools.pairwise(flags):  # each rung keeps the ones before
         assert set(earlier.split()) < set(later.split()), flags
 
     advice = run.stderr.lower()

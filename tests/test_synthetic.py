@@ -36,7 +36,7 @@ def test_parameters_are_recorded(small_stack: SyntheticStack) -> None:
     assert small_stack.focus_depths == (0.875, 0.625, 0.375, 0.125)
     assert small_stack.magnifications[0] == 1.0
     assert small_stack.shifts[0] == (0.0, 0.0)
-    steps = [b - a for a, b in zip(small_stack.magnifications, small_stack.magnifications[1:])]
+    steps = [b - a for a, b in zip(small_stack.magnifications, small_stack.magnifications[1:], strict=False)]
     assert all(0.003 <= step <= 0.006 for step in steps)
     assert all(abs(dx) <= 4 and abs(dy) <= 4 for dx, dy in small_stack.shifts)
     assert len(small_stack.objects) == 2
@@ -49,7 +49,7 @@ def test_same_seed_same_bytes_other_seed_other_scene(tmp_path: Path) -> None:
     a = make_stack(tmp_path / "a", frames=3, size=SMALL, seed=11)
     b = make_stack(tmp_path / "b", frames=3, size=SMALL, seed=11)
     c = make_stack(tmp_path / "c", frames=3, size=SMALL, seed=12)
-    for x, y in zip([*a.frames, a.truth], [*b.frames, b.truth]):
+    for x, y in zip([*a.frames, a.truth], [*b.frames, b.truth], strict=False):
         assert x.read_bytes() == y.read_bytes()
     assert a.truth.read_bytes() != c.truth.read_bytes()
     assert a.shifts == b.shifts
