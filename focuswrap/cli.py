@@ -9,11 +9,12 @@ there.  Heavy modules are imported inside commands so that ``--help`` and
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -23,11 +24,10 @@ from focuswrap.errors import ExitCode, FocuswrapError, Interrupted
 if TYPE_CHECKING:
     from types import FrameType
 
-    from typer._click.core import Command
-
     from focuswrap.config import Config
     from focuswrap.discovery import Tools
     from focuswrap.events import JsonLines
+    from focuswrap.model import StackRequest
     from focuswrap.presets import NamedPreset
 
 #: Where the documentation lives for someone who installed the package (and has no docs/ folder).
@@ -126,11 +126,22 @@ def _root(
     """Focus-stack photos with Hugin's align_image_stack and enfuse."""
 
 
-def _stack_options(
-    config: Config, *, no_retry: bool, max_attempts: int | None, timeout: float | None, quiet: bool, no_cache: bool
-) -> dict[str, Any]:
-    """The StackRequest fields `stack` and `batch` set alike, from their options and config.toml."""
-    return dict(
+def _request(
+    config: Config,
+    preset: NamedPreset,
+    *,
+    no_retry: bool,
+    max_attempts: int | None,
+    timeout: float | None,
+    quiet: bool,
+    no_cache: bool,
+) -> StackRequest:
+    """The request `stack` and `batch` make alike, from their options and config.toml (no photos yet)."""
+    from focuswrap.model import StackRequest
+
+    return StackRequest(
+        inputs=[],
+        preset=preset,
         retry=not no_retry,
         max_attempts=max_attempts,
         timeout=timeout or config.timeout,
@@ -218,30 +229,26 @@ def stack(
         with discovery.finding_tools(hugin_dir=hugin_dir, config_hugin_dir=config.hugin_dir) as finding:
             from focuswrap import display, pipeline, presets
 
-            request = pipeline.StackRequest(
-                inputs=photos,
-                preset=presets.with_crop(_preset(preset, config), crop),
-                output=output,
-                force=force,
-                keep_temp=keep_temp,
-                keep_order=keep_order,
-                map_output=map_output,
-                **_stack_options(
+            request = dataclasses.replace(
+                _request(
                     config,
+                    presets.with_crop(_preset(preset, config), crop),
                     no_retry=no_retry,
                     max_attempts=max_attempts,
                     timeout=timeout,
                     quiet=quiet,
                     no_cache=no_cache,
                 ),
+                inputs=photos,
+                output=output,
+                force=force,
+                keep_temp=keep_temp,
+                keep_order=keep_order,
+                map_output=map_output,
             )
             tools = finding.result()
         if dry_run:
-            plan = pipeline.plan(request, tools)
-            print("\n".join(plan.shell_lines()))
-            for note in plan.notes:
-                print(f"# {note}", file=sys.stderr)
-            print(f"# then the result is written to {plan.output}", file=sys.stderr)
+            display.print_plan(pipeline.plan(request, tools))
             return
         # Every interface follows the stack through the same typed events.
         reporter = display.make_reporter(quiet=quiet or as_json or sink is not None, verbose=verbose)
@@ -333,7 +340,6 @@ def batch_command(
     _verbose = verbose
     from focuswrap import batch, display, presets
     from focuswrap.config import load_config
-    from focuswrap.model import StackRequest
 
     config = load_config()
     chosen = presets.with_crop(_preset(preset, config), crop)
@@ -341,13 +347,17 @@ def batch_command(
     reporter = display.make_reporter(quiet=quiet or dry_run, verbose=verbose)
     with reporter:
         # The same typed request as `stack` (each bracket sets its photos and output).
-        request = StackRequest(
-            inputs=[],
-            preset=chosen,
-            keep_temp=keep_temp,
-            **_stack_options(
-                config, no_retry=no_retry, max_attempts=max_attempts, timeout=timeout, quiet=quiet, no_cache=no_cache
+        request = dataclasses.replace(
+            _request(
+                config,
+                chosen,
+                no_retry=no_retry,
+                max_attempts=max_attempts,
+                timeout=timeout,
+                quiet=quiet,
+                no_cache=no_cache,
             ),
+            keep_temp=keep_temp,
         )
         result = batch.run(
             folder,
@@ -443,25 +453,12 @@ def demo(
 @presets_app.command("list", epilog="Example:\n\n  focuswrap presets list")
 def presets_list() -> None:
     """List the presets and when to use each."""
-    from focuswrap import presets, streams
+    from focuswrap import presets
 
-    broken = 0
-    for item in presets.scan():
-        if isinstance(item, presets.BrokenPreset):
-            broken += 1
-            print(f"{item.name} ({item.source}) CANNOT BE USED: its file has mistakes")
-            print("\n".join(f"    {streams.clean(line)}" for line in item.problem.splitlines()))
-            continue
-        tag = " (user, overrides bundled)" if item.overrides_bundled else (" (user)" if item.source == "user" else "")
-        default = " [default]" if item.name == presets.DEFAULT_PRESET else ""
-        # A preset file is the user's: escape codes in it must not drive the terminal.
-        print(f"{item.name}{default}{tag}\n    {streams.clean(item.preset.description)}")
-    if broken:
-        print(
-            f"focuswrap: warning: {broken} preset file{'s' if broken > 1 else ''} cannot be used (shown above); "
-            "fix the named fields, or delete the file.",
-            file=sys.stderr,
-        )
+    lines, warning = presets.listing()
+    print("\n".join(lines))
+    if warning:
+        print(f"focuswrap: warning: {warning}", file=sys.stderr)
 
 
 @presets_app.command(
@@ -543,53 +540,6 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 
 
-def _plain_help(command: Any, parent: Any = None) -> None:
-    """Help in plain words, for ``command`` and every command below it.
-
-    Typer (0.2x) adds a column of programmer's types to --help (``<bool>``,
-    ``<list[Path]>``, ``<float range>``), writes a required list of photos as
-    ``{PHOTO...}...`` in the usage line and appends ``[x>=1]`` to a bounded
-    option.  Here an option shows its metavar (FILE, N, SECONDS) or nothing
-    for an on/off switch, an argument its metavar, and a limit is said in the
-    option's own help.  Attributes Typer does not have are simply never used.
-    """
-    from typer.core import TyperArgument, TyperOption
-
-    ctx = type(parent)(command, parent=parent) if parent is not None else None
-    if ctx is None:
-        from typer import _click
-
-        ctx = _click.Context(command, **(command.context_settings or {}))
-    params = list(command.params)
-    helper = command.get_help_option(ctx)
-    if helper is not None:
-        params.append(helper)
-    for param in params:
-        if isinstance(param, TyperArgument):
-            name = param.metavar or param.name.upper()
-            # Typer's own methods, replaced on this one parameter object.
-            setattr(param, "display_type_rich", lambda ctx: None)  # noqa: B010
-            setattr(param, "_usage_display_name", lambda name=name: name)  # noqa: B010
-        elif isinstance(param, TyperOption):
-            setattr(param, "_get_number_range_help_str", lambda: None)  # noqa: B010
-            if param.is_flag or not param.metavar:
-                setattr(param, "display_type_rich", lambda ctx: None)  # noqa: B010
-    for sub in getattr(command, "commands", {}).values():
-        _plain_help(sub, ctx)
-
-
-def _command() -> Command:
-    """The command line as Click runs it, with plain-words help."""
-    import typer.main
-
-    command = typer.main.get_command(app)
-    try:
-        _plain_help(command)
-    except (ImportError, AttributeError, TypeError):  # another Typer: its own help, unchanged
-        pass
-    return command
-
-
 def main() -> None:
     """Console entry point: run the app, turn every known failure into a message and an exit code."""
     from focuswrap import logs, streams
@@ -603,7 +553,9 @@ def main() -> None:
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), _interrupt)
     try:
-        _command()(prog_name="focuswrap")
+        from focuswrap import helpstyle
+
+        helpstyle.command(app)(prog_name="focuswrap")
     except (FocuswrapError, Interrupted) as exc:
         _report_error(exc)
         sys.exit(int(exc.exit_code))

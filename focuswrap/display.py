@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from focuswrap import events
 from focuswrap.errors import FocuswrapError, Interrupted
 from focuswrap.events import StackFinished
-from focuswrap.model import HOW_TEXT, LOW_GAIN, LOW_GAIN_WARNING, Attempt, AttemptView, BatchResult, Reporter
+from focuswrap.model import HOW_TEXT, LOW_GAIN, LOW_GAIN_WARNING, Attempt, AttemptView, BatchResult, Plan, Reporter
 
 if TYPE_CHECKING:
     from rich.progress import TaskID
@@ -240,6 +240,14 @@ def print_result(result: StackFinished, *, as_json: bool) -> None:
     print("\n".join(lines))
     if gain is not None and gain < LOW_GAIN:
         print(f"focuswrap: warning: {LOW_GAIN_WARNING}", file=sys.stderr)
+
+
+def print_plan(plan: Plan) -> None:
+    """``stack --dry-run``: the commands on stdout (a shell can run them), what depends on them on stderr."""
+    print("\n".join(plan.shell_lines()))
+    for note in plan.notes:
+        print(f"# {note}", file=sys.stderr)
+    print(f"# then the result is written to {plan.output}", file=sys.stderr)
 
 
 def attempts_table(attempts: Sequence[Attempt]) -> str:

@@ -17,7 +17,7 @@ import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import IO, Any, Union
+from typing import IO, Any, Union, get_args
 
 #: The steps of a stack, in order.  ``StepStarted.index``/``total`` are positions
 #: in this list, fixed up front; a step that has nothing to do (``convert`` when
@@ -170,7 +170,7 @@ Event = Union[  # noqa: UP007 - a runtime alias: isinstance() and mypy both read
 #: Whatever receives the events: a display, a JSON-lines writer, a recorder in a test.
 EventSink = Callable[[Event], None]
 
-_EVENT_TYPES: tuple[type[Event], ...] = Event.__args__  # type: ignore[attr-defined]
+_EVENT_TYPES: tuple[type[Event], ...] = get_args(Event)
 
 
 def type_name(cls: type[Event]) -> str:

@@ -13,14 +13,18 @@ import sys
 _FORMAT = "focuswrap: %(levelname)s: %(name)s: %(message)s"
 
 
+#: focuswrap's own handler, told apart from any a host program added.
+_handler: logging.Handler | None = None
+
+
 def configure(*, verbose: bool = False) -> None:
     """Send focuswrap's log to stderr (once; again only changes the level)."""
+    global _handler
     root = logging.getLogger("focuswrap")
-    if not any(getattr(h, "_focuswrap", False) for h in root.handlers):
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter(_FORMAT))
-        handler._focuswrap = True  # type: ignore[attr-defined]
-        root.addHandler(handler)
+    if _handler is None or _handler not in root.handlers:
+        _handler = logging.StreamHandler(sys.stderr)
+        _handler.setFormatter(logging.Formatter(_FORMAT))
+        root.addHandler(_handler)
         root.propagate = False
     root.setLevel(logging.DEBUG if verbose else logging.WARNING)
     logging.getLogger("focuswrap.tool").setLevel(logging.INFO)

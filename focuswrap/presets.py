@@ -27,14 +27,14 @@ from focuswrap import paths
 from focuswrap.config import format_validation_error, read_toml
 from focuswrap.errors import BadInputError, ConfigError
 
-DEFAULT_PRESET = "miniature"
-
 # Each tool's options model lives in its own module (presets import them, never the reverse).
-from focuswrap.hugin.align import MANAGED as _ALIGN_MANAGED  # noqa: E402
-from focuswrap.hugin.align import AlignOptions  # noqa: E402
-from focuswrap.hugin.base import Strict as _Strict  # noqa: E402
-from focuswrap.hugin.enfuse import MANAGED as _FUSE_MANAGED  # noqa: E402
-from focuswrap.hugin.enfuse import FuseOptions, GrayProjector  # noqa: E402
+from focuswrap.hugin.align import MANAGED as _ALIGN_MANAGED
+from focuswrap.hugin.align import AlignOptions
+from focuswrap.hugin.base import Strict as _Strict
+from focuswrap.hugin.enfuse import MANAGED as _FUSE_MANAGED
+from focuswrap.hugin.enfuse import FuseOptions, GrayProjector
+
+DEFAULT_PRESET = "miniature"
 
 __all__ = [
     "_ALIGN_MANAGED",
@@ -225,6 +225,28 @@ def scan() -> list[NamedPreset | BrokenPreset]:
         except ConfigError as exc:
             found.append(BrokenPreset(name, path, source, str(exc)))
     return found
+
+
+def listing() -> tuple[list[str], str | None]:
+    """``presets list``: two lines per preset (a broken file says what is wrong), and a warning or None."""
+    from focuswrap import streams
+
+    lines: list[str] = []
+    broken = 0
+    for item in scan():
+        if isinstance(item, BrokenPreset):
+            broken += 1
+            lines.append(f"{item.name} ({item.source}) CANNOT BE USED: its file has mistakes")
+            lines.extend(f"    {streams.clean(line)}" for line in item.problem.splitlines())
+            continue
+        tag = " (user, overrides bundled)" if item.overrides_bundled else (" (user)" if item.source == "user" else "")
+        default = " [default]" if item.name == DEFAULT_PRESET else ""
+        # A preset file is the user's: escape codes in it must not drive the terminal.
+        lines.append(f"{item.name}{default}{tag}\n    {streams.clean(item.preset.description)}")
+    if not broken:
+        return lines, None
+    files = f"{broken} preset file{'s' if broken > 1 else ''}"
+    return lines, f"{files} cannot be used (shown above); fix the named fields, or delete the file."
 
 
 def with_crop(item: NamedPreset, crop: bool | None) -> NamedPreset:

@@ -195,7 +195,7 @@ def run(
     logger.debug("Running: %s", argv)
     kwargs: dict[str, Any] = {}
     if sys.platform == "win32":
-        kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP  # type: ignore[attr-defined]
+        kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP
     else:
         # Our own session: the terminal's Ctrl-C reaches only focuswrap, which
         # then stops the child itself (and knows it did).

@@ -43,10 +43,16 @@ class SafeStream(io.TextIOBase):
         super().__init__()
         self._target = target
         self._fd = fd
-        self.broken = target is None
+
+    @property
+    def broken(self) -> bool:
+        """True once the stream failed (or was missing from the start): everything is swallowed."""
+        return self._target is None
 
     # -- what callers use
 
+    # The stubs declare these two as plain attributes; on io.TextIOBase they are read-only
+    # properties, which only a property can override.
     @property
     def encoding(self) -> str:  # type: ignore[override]
         return getattr(self._target, "encoding", None) or "utf-8"
@@ -56,10 +62,11 @@ class SafeStream(io.TextIOBase):
         return "replace"
 
     def isatty(self) -> bool:
-        if self.broken:
+        target = self._target
+        if target is None:
             return False
         try:
-            return bool(self._target.isatty())  # type: ignore[union-attr]
+            return bool(target.isatty())
         except (OSError, ValueError, AttributeError):
             return False
 
@@ -72,21 +79,23 @@ class SafeStream(io.TextIOBase):
         return True
 
     def write(self, text: str) -> int:
-        if self.broken:
+        target = self._target
+        if target is None:
             return len(text)
         try:
-            self._target.write(self._showable(text))  # type: ignore[union-attr]
-            if "\n" in text and getattr(self._target, "line_buffering", False):
-                self._target.flush()  # type: ignore[union-attr]
+            target.write(self._showable(text))
+            if "\n" in text and getattr(target, "line_buffering", False):
+                target.flush()
         except (OSError, ValueError, AttributeError):
             self._silence()
         return len(text)
 
     def flush(self) -> None:
-        if self.broken:
+        target = self._target
+        if target is None:
             return
         try:
-            self._target.flush()  # type: ignore[union-attr]
+            target.flush()
         except (OSError, ValueError, AttributeError):
             self._silence()
 
@@ -103,7 +112,6 @@ class SafeStream(io.TextIOBase):
             return text.encode("ascii", "replace").decode("ascii")
 
     def _silence(self) -> None:
-        self.broken = True
         target, self._target = self._target, None
         # Point the descriptor at the null device: the buffered TextIOWrapper
         # Python flushes at exit then succeeds instead of printing
