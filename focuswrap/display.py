@@ -328,7 +328,10 @@ def _totals(result: BatchResult) -> str:
 def plan_lines(result: BatchResult) -> str:
     """The dry-run listing: each group, its frames, its result path, and whether it is skipped."""
     hows = " and ".join(sorted({HOW_TEXT[o.group.how] for o in result.outcomes}))
-    lines = [f"{len(result.outcomes)} groups in {result.folder} (by {hows}); results go to {result.outdir}"]
+    found = len(result.outcomes)
+    lines = [
+        f"{found} bracket{'' if found == 1 else 's'} in {result.folder} (by {hows}); results go to {result.outdir}"
+    ]
     rows: list[tuple[str, ...]] = []
     for o in result.outcomes:
         frames = o.group.frames

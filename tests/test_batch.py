@@ -228,6 +228,14 @@ def test_missing_folder_and_file_instead_of_folder(tmp_path: Path) -> None:
 # ------------------------------------------------------------- dry run
 
 
+def test_dry_run_says_one_bracket_in_the_singular(tmp_path: Path, fake_tools) -> None:
+    _align, _enfuse, tools = fake_tools
+    shots = tmp_path / "shots"
+    bracket(shots, OC, 3)
+    first = batch.plan_lines(run(shots, tools, dry_run=True)).splitlines()[0]
+    assert first.startswith(f"1 bracket in {shots} ")
+
+
 def test_dry_run_lists_groups_and_writes_nothing(tmp_path: Path, fake_tools) -> None:
     align, enfuse, tools = fake_tools
     shots = tmp_path / "shots"
@@ -247,7 +255,7 @@ def test_dry_run_lists_groups_and_writes_nothing(tmp_path: Path, fake_tools) -> 
     assert out.getvalue().strip() == text
 
     lines = text.splitlines()
-    assert f"3 groups in {shots}" in lines[0] and str(outdir) in lines[0]
+    assert f"3 brackets in {shots}" in lines[0] and str(outdir) in lines[0]
     first = next(line for line in lines if line.split()[0] == OC)
     assert "11 frames" in first and f"{OC}_0.jpg .. {OC}_10.jpg" in first
     assert str(outdir / f"{OC}-stacked.jpg") in first

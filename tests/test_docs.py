@@ -374,7 +374,7 @@ def test_the_batch_page_first_example_is_what_batch_says(run, tmp_path: Path):
     # docs/batch.md shows the dry run of an Open Camera folder with two brackets; the same
     # folder, laid out under a home folder of its own, must give the same listing.
     text = (DOCS / "batch.md").read_text(encoding="utf-8")
-    shown = re.search(r"```\n(2 groups in /home/sam/.*?)```", text, re.DOTALL)
+    shown = re.search(r"```\n(2 brackets in /home/sam/.*?)```", text, re.DOTALL)
     assert shown, "docs/batch.md lacks the sample dry-run output"
     home = tmp_path / "sam"
     _open_camera_folder(home / "Pictures" / "OpenCamera", ["IMG_20240601_141502", "IMG_20240601_142230"], 4)
