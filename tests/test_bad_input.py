@@ -269,7 +269,8 @@ def test_malformed_config_toml_names_file_field_and_allowed_fields(ws: Workspace
     result, line = stack_fails(ws, "--quiet", code=ExitCode.BAD_CONFIG)
     assert result.stderr.strip() == line
     assert line == (
-        f"focuswrap: error: {config}: colour: unknown field; allowed here: hugin_dir, preset, timeout, cache_max_mb, results_dir"
+        f"focuswrap: error: {config}: colour: unknown field; "
+        "allowed here: hugin_dir, preset, timeout, cache_max_mb, results_dir"
     )
 
 
