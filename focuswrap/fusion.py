@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from focuswrap import contribution, diagnose, formats, proc
+from focuswrap import contribution, diagnose, formats, pixels, proc
 from focuswrap.discovery import Tools
 from focuswrap.errors import FusionFailed, ToolTimeout
 from focuswrap.hugin import enfuse
@@ -108,8 +108,7 @@ def run_fusion(
     from PIL import Image
 
     try:
-        with Image.open(aligned[-1]) as im:  # a remapped TIFF (the first may be the photo itself)
-            size = im.size
+        size = pixels.size_of(aligned[-1])  # a remapped TIFF (the first may be the photo itself)
         # enfuse can exit 0 and write nothing usable, or a fully transparent picture.
         problem = check_written([fused], size)
         if problem is None:

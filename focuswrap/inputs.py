@@ -24,6 +24,7 @@ from typing import BinaryIO, TypeVar
 
 from PIL import Image, UnidentifiedImageError
 
+from focuswrap import pixels
 from focuswrap.errors import BadInputError, OutputExistsError
 
 # The photo facts every module shares live in photo.py (kept importable from here).
@@ -36,6 +37,7 @@ from focuswrap.photo import (
     PathLike,
     Photo,
     exif_orientation,
+    read_tiff,
 )
 from focuswrap.photo import names as _names
 from focuswrap.photo import show as _show
@@ -386,6 +388,14 @@ def _read_photo(given: PathLike) -> Photo:
             with _no_bomb_guard():
                 im = Image.open(fh)
         except UnidentifiedImageError:
+            if pixels.is_tiff(header):  # 16-bit grey with alpha, float colour: Pillow has no mode for them
+                try:
+                    tiff = read_tiff(given)
+                except pixels.UnreadablePicture as exc:
+                    raise _Problem("damaged", shown, str(exc)) from None
+                if tiff is None:
+                    raise _Problem("truncated", shown) from None
+                return tiff
             if header.startswith((b"\xff\xd8\xff", b"\x89PNG", b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")):
                 # Looks like a JPEG/PNG/TIFF but its header is cut or broken.
                 raise _Problem("damaged", shown, "the file is cut short or corrupt") from None

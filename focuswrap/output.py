@@ -18,7 +18,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from focuswrap import formats
+from focuswrap import formats, pixels
 from focuswrap.errors import OutputExistsError, WriteFailed
 
 # The process umask, read once: os.umask can only be read by setting it, which
@@ -57,11 +57,12 @@ def _encode(fused: Path, dest: Path, fmt: str, first_input: Path, orientation: i
             formats.set_tiff_orientation(dest, orientation)
         return
     exif, icc = formats.read_metadata(first_input)
-    with contextlib.nullcontext(image) if image is not None else Image.open(fused) as im:
+    with contextlib.nullcontext(image) if image is not None else pixels.open_image(fused) as im:
         im.load()
         # The pixels are turned upright here, so the copied EXIF says 1: no
         # viewer, whether it honours the tag or not, can show it sideways.
-        im = formats.upright(_to_8bit(im), orientation)
+        # A 16-bit grey PNG keeps its 16 bits (Pillow writes "I;16" PNGs, without alpha).
+        im = formats.upright(im if fmt == "PNG" and im.mode == "I;16" else _to_8bit(im), orientation)
         if fmt == "JPEG" and im.mode in ("RGBA", "LA"):
             im = im.convert("RGB" if im.mode == "RGBA" else "L")  # JPEG has no alpha
         kwargs: dict[str, bytes | int | bool] = {

@@ -15,6 +15,8 @@ from typing import Union
 
 from PIL import Image
 
+from focuswrap import pixels
+
 PathLike = Union[str, "os.PathLike[str]"]
 
 #: The EXIF/TIFF Orientation tag (1..8: how the stored pixels are shown).
@@ -47,6 +49,28 @@ class Photo:
     mode: str  #: Pillow mode, e.g. "RGB", "I;16", "RGBA"
     format: str  #: Pillow format, e.g. "JPEG", "TIFF"
     bits: int  #: bits per channel: 8 or 16 (32 for float TIFF)
+
+
+def read_tiff(path: PathLike) -> Photo | None:
+    """The :class:`Photo` of a TIFF Pillow cannot open (16-bit grey with alpha, float colour), from its header.
+
+    None when the file is cut short (a strip lies past its end); raises
+    :class:`focuswrap.pixels.UnreadablePicture` when its header cannot be read.
+    ``mode`` is the Pillow mode of the picture :func:`focuswrap.pixels.open_image`
+    makes of it.
+    """
+    facts = pixels.tiff_facts(path)
+    if not facts.complete:
+        return None
+    return Photo(
+        path=Path(path).absolute(),
+        width=facts.width,
+        height=facts.height,
+        orientation=facts.orientation,
+        mode=facts.mode,
+        format="TIFF",
+        bits=facts.bits,
+    )
 
 
 def show(path: PathLike) -> str:

@@ -17,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from focuswrap import contribution, events, formats, inputs, ladder, paths, workspace
+from focuswrap import contribution, events, formats, inputs, ladder, paths, pixels, workspace
 from focuswrap.discovery import Tools
 from focuswrap.errors import (
     AlignmentFailed,
@@ -395,10 +395,7 @@ def _crop_box(fused: Image.Image, first_frame: Path) -> tuple[int, int, int, int
     ``first_frame`` is what the tools read (a raw or HEIF photo's converted
     TIFF), so its size is the canvas whatever the photo's header says.
     """
-    from PIL import Image
-
-    with Image.open(first_frame) as im:
-        canvas = im.size
+    canvas = pixels.size_of(first_frame)  # also a float or 16-bit grey TIFF, which Pillow cannot open
     if fused.size == canvas:
         return None
     left, top = formats.layer_offset(fused)

@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
 
-from PIL import Image, ImageChops, ImageFilter, ImageStat
+from PIL import Image, ImageChops, ImageFilter, ImageStat, UnidentifiedImageError
+
+from focuswrap import pixels
 
 #: A picture given either opened or as a file name.
 ImageLike = Union[Image.Image, str, "os.PathLike[str]"]
@@ -85,6 +87,8 @@ def reduced(image: ImageLike, factor: int) -> Image.Image:
         return _open(image)
     if isinstance(image, Image.Image):
         im = image
+    elif _needs_pixels(image):  # 16-bit grey with alpha, float TIFFs
+        image = im = pixels.open_image(image)
     else:
         with Image.open(os.fspath(image)) as opened:
             target = (opened.width // factor, opened.height // factor)
@@ -94,6 +98,8 @@ def reduced(image: ImageLike, factor: int) -> Image.Image:
             im = opened
     target = (max(1, im.width // factor), max(1, im.height // factor)) if isinstance(image, Image.Image) else target
     if im.size != target:
+        if im.mode.startswith("I;16"):  # Pillow cannot reduce 16-bit grey: measure its 8-bit luminance
+            im = luminance(im)
         ratio = max(1, round(im.width / target[0]))
         im = im.reduce(ratio) if ratio > 1 else im
     return im
@@ -221,12 +227,19 @@ def compare(result: ImageLike, inputs: Sequence[ImageLike], *, crop: float = 0.8
     return report(result, measure_all(inputs, crop=crop), names, crop=crop)
 
 
+def _needs_pixels(path: str | os.PathLike[str]) -> bool:
+    """True for a picture :func:`focuswrap.pixels.open_image` reads better: float, or a TIFF Pillow cannot open."""
+    try:
+        with Image.open(os.fspath(path)) as im:
+            return im.mode == "F"  # 0..1 floats: clipped to 0..255 they would all look black
+    except UnidentifiedImageError:
+        return True
+
+
 def _open(image: ImageLike) -> Image.Image:
     if isinstance(image, Image.Image):
         return image
-    with Image.open(os.fspath(image)) as im:
-        im.load()
-        return im
+    return pixels.open_image(image)  # also 16-bit grey with alpha and float TIFFs, which Pillow cannot open
 
 
 def _name(image: ImageLike, index: int) -> str:

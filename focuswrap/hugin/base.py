@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from focuswrap import pixels
 from focuswrap.diagnose import ANY, Rule
 from focuswrap.diagnose import compile_pattern as _re
 from focuswrap.hugin import optspec
@@ -32,15 +33,13 @@ def check_written(files: Sequence[Path], size: tuple[int, int] | None) -> str | 
     Hugin's tools can exit 0 without writing their files (align_image_stack
     on some failed optimisations, enfuse on images of different sizes).
     """
-    from PIL import Image
-
     for f in files:
         if not f.is_file() or f.stat().st_size == 0:
             return f"{f.name} was not written"
         if size is not None:
-            with Image.open(f) as im:
-                if im.size != size:
-                    return f"{f.name} is {im.size[0]}x{im.size[1]}, expected {size[0]}x{size[1]}"
+            width, height = pixels.size_of(f)  # also 16-bit grey with alpha and float, which Pillow cannot open
+            if (width, height) != size:
+                return f"{f.name} is {width}x{height}, expected {size[0]}x{size[1]}"
     return None
 
 

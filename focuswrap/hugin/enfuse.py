@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator
 
+from focuswrap import pixels
 from focuswrap.diagnose import Diagnosis, Rule, classify_with
 from focuswrap.diagnose import compile_pattern as _re
 from focuswrap.hugin import optspec
@@ -213,13 +214,11 @@ def classify(returncode: int | None, stdout: str, stderr: str) -> Diagnosis:
 
 
 def load_fused(fused: Path) -> Image.Image:
-    """enfuse's result, decoded once: checked, measured and (for JPEG/PNG) encoded from memory."""
-    from PIL import Image
+    """enfuse's result, decoded once: checked, measured and (for JPEG/PNG) encoded from memory.
 
-    with Image.open(fused) as im:
-        im.load()
-        picture: Image.Image = im
-        return picture
+    16-bit grey and float results, which Pillow cannot open, are read by :func:`focuswrap.pixels.open_image`.
+    """
+    return pixels.open_image(fused)
 
 
 def layer_offset(image: Image.Image) -> tuple[int, int]:
@@ -229,9 +228,7 @@ def layer_offset(image: Image.Image) -> tuple[int, int]:
     keeps it in its result.  The positions are in the unit of the
     resolution tags, so position x resolution is pixels.  (0, 0) without them.
     """
-    tags = getattr(image, "tag_v2", None)
-    if tags is None:
-        return (0, 0)
+    tags = pixels.placement_tags(image)
     try:
         x = float(tags.get(286, 0)) * float(tags.get(282, 0) or 0)
         y = float(tags.get(287, 0)) * float(tags.get(283, 0) or 0)
@@ -250,9 +247,10 @@ def check_fused(fused: Path | Image.Image) -> str | None:
     ``fused`` is the file or the picture :func:`load_fused` read from it.
     """
     im = load_fused(fused) if isinstance(fused, Path) else fused
-    if "A" not in im.getbands():
+    alpha = pixels.alpha_band(im)
+    if alpha is None:
         return None
-    _low, high = im.getchannel("A").getextrema()
+    _low, high = alpha.getextrema()
     if high == 0:
         name = fused.name if isinstance(fused, Path) else Path(getattr(im, "filename", "") or "the result").name
         return f"{name} is fully transparent (its alpha channel is all zero)"
