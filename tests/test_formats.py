@@ -325,15 +325,21 @@ def test_write_tiff_keeps_descriptive_exif_and_icc_but_not_the_source_layout(tmp
     assert stored_pixels(out) == im.tobytes()
 
 
-def test_16bit_grey_result_is_scaled_to_8_bits_not_clipped(tmp_path: Path) -> None:
+def test_16bit_grey_result_stays_16_bit_in_a_png_and_is_scaled_not_clipped_in_a_jpeg(tmp_path: Path) -> None:
     fused = tmp_path / "fused.tif"
     im = Image.new("I;16", (4, 1))
     im.putdata([0, 257 * 100, 32896, 65535])
     im.save(fused)
     first = tag_orientation_from_scratch(tmp_path / "first.jpg", 1)
-    out = tmp_path / "out.png"
-    output.deliver(fused, out, fmt="PNG", first_input=first, force=False)
-    assert Image.open(out).tobytes() == bytes([0, 100, 128, 255])
+    png = tmp_path / "out.png"
+    output.deliver(fused, png, fmt="PNG", first_input=first, force=False)
+    with Image.open(png) as got:
+        assert got.mode == "I;16" and [got.getpixel((x, 0)) for x in range(4)] == [0, 257 * 100, 32896, 65535]
+    jpeg = tmp_path / "out.jpg"
+    output.deliver(fused, jpeg, fmt="JPEG", first_input=first, force=False)
+    with Image.open(jpeg) as got:
+        assert got.mode == "L"
+        assert [abs(got.getpixel((x, 0)) - v) <= 1 for x, v in enumerate([0, 100, 128, 255])] == [True] * 4
 
 
 def test_16bit_rgb_result_gives_8bit_jpeg_and_png_of_the_high_bytes(tmp_path: Path) -> None:
