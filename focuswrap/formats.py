@@ -38,9 +38,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Union
 
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from focuswrap import photo as inputs  # the photo facts (Photo, extensions, hints, names)
+from focuswrap import pixels
 from focuswrap.errors import BadInputError, WriteFailed
 from focuswrap.photo import ORIENTATION_TAG, exif_orientation, kind_of
 
@@ -169,6 +170,8 @@ def frame_orientation(path: PathLike) -> int:
             rawpy = require_extra("raw", [path])
             with rawpy.imread(os.fspath(path)) as raw:
                 return _FLIP_TO_EXIF.get(int(raw.sizes.flip), 1)
+        if pixels.is_tiff(header) and not _pillow_opens(path):  # 16-bit grey with alpha, float colour
+            return pixels.tiff_facts(path).orientation
         with Image.open(path) as im:
             return exif_orientation(im)
     except Exception:  # noqa: BLE001 - unreadable metadata: the pixels are shown as stored (Ctrl-C passes)
@@ -423,6 +426,8 @@ def read_metadata(path: PathLike) -> tuple[Image.Exif | None, bytes | None]:
             _heif()
         if kind == "raw":
             return _raw_exif(path, header), None
+        if pixels.is_tiff(header) and not _pillow_opens(path):  # 16-bit grey with alpha, float colour
+            return _raw_exif(path, header), _tiff_icc(path)
         with Image.open(path) as im:
             exif = im.getexif()
             icc = im.info.get("icc_profile")
@@ -432,6 +437,23 @@ def read_metadata(path: PathLike) -> tuple[Image.Exif | None, bytes | None]:
             return (exif if len(exif) else None), icc
     except Exception:  # noqa: BLE001 - any broken metadata: carry none (Ctrl-C, a BaseException, passes)
         return None, None
+
+
+def _pillow_opens(path: PathLike) -> bool:
+    try:
+        with Image.open(path):
+            return True
+    except UnidentifiedImageError:
+        return False
+
+
+def _tiff_icc(path: PathLike) -> bytes | None:
+    """The ICC profile (tag 34675) of a TIFF's first image, None if it has none."""
+    import tifffile
+
+    with tifffile.TiffFile(os.fspath(path)) as tif:
+        tag = tif.pages.first.tags.get(34675)
+        return bytes(tag.value) if tag is not None and isinstance(tag.value, (bytes, bytearray)) else None
 
 
 def _raw_exif(path: PathLike, header: bytes) -> Image.Exif | None:

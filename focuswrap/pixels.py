@@ -24,6 +24,7 @@ and the TIFF tags that place a frame on the canvas stay readable
 Only what this module reads goes through ``tifffile``: every picture Pillow
 opens is Pillow's, unchanged, except a float grey one (Pillow's ``F``), which
 becomes ``I;16`` as above so that the same picture always looks the same.
+What each kind of stack delivers is in docs/formats.md.
 """
 
 from __future__ import annotations

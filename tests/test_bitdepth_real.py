@@ -194,4 +194,5 @@ def test_the_sharpness_report_and_the_map_are_made(stacked: Stacked) -> None:
     assert "infx" not in text  # the inputs measured flat: their pixels were not read as they are
     with Image.open(stacked.map_png) as im:
         assert im.mode == "RGB" and im.width > 0
-        assert len({tuple(px) for px in np.asarray(im).reshape(-1, 3)[::97].tolist()}) > 2  # frames in colours, not one flat fill
+        colours = {tuple(px) for px in np.asarray(im).reshape(-1, 3)[::97].tolist()}
+        assert len(colours) > 2  # frames in colours, not one flat fill

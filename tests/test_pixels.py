@@ -108,7 +108,11 @@ def test_placement_tags_place_the_frame_on_the_canvas(tmp_path: Path) -> None:
     grey = _ramp16(8, 6)
     # nona's way: XPosition/YPosition in the unit of the resolution (here 2 px per unit: 3.5 -> 7 px).
     _grey_alpha(
-        f, grey, np.full_like(grey, 65535), resolution=(2, 2), extratags=[(286, 5, 1, (7, 2), True), (287, 5, 1, (3, 1), True)]
+        f,
+        grey,
+        np.full_like(grey, 65535),
+        resolution=(2, 2),
+        extratags=[(286, 5, 1, (7, 2), True), (287, 5, 1, (3, 1), True)],
     )
     im = pixels.open_image(f)
     assert pixels.placement_tags(im)[286] == 3.5
@@ -173,3 +177,20 @@ def test_sharpness_measures_16bit_grey_and_float_frames(tmp_path: Path) -> None:
         s, f, fl = sharpness.measure_all([sharp, flat, floaty], factor=factor)
         assert s > 100 and fl > 100, (factor, s, fl)
         assert f == 0
+
+
+def test_camera_information_and_orientation_come_from_a_tiff_pillow_cannot_open(tmp_path: Path) -> None:
+    f = tmp_path / "float.tif"
+    icc = b"\x00\x00\x02\x0cfake profile" + bytes(64)
+    tifffile.imwrite(
+        f,
+        np.full((8, 12, 3), 0.5, np.float32),
+        photometric="rgb",
+        extratags=[(271, "s", 0, "FocusCam", True), (274, "H", 1, 6, True), (34675, "B", len(icc), icc, True)],
+    )
+    exif, profile = formats.read_metadata(f)
+    assert exif is not None and exif.get(271) == "FocusCam"
+    assert profile == icc
+    assert formats.frame_orientation(f) == 6
+    one = photo.read_tiff(f)
+    assert one is not None and one.orientation == 6
