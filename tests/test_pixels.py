@@ -162,7 +162,7 @@ def test_input_check_accepts_float_and_grey_alpha_tiffs_and_names_a_cut_one(tmp_
     cut = tmp_path / "cut.tif"
     cut.write_bytes(frames[0].read_bytes()[:-500])
     assert photo.read_tiff(cut) is None
-    with pytest.raises(BadInputError, match="cut.tif"):
+    with pytest.raises(BadInputError, match=r"cut\.tif"):
         inputs.check_photos([frames[0], cut])
 
 
