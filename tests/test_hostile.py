@@ -37,11 +37,7 @@ adversarial = _load_adversarial()
 
 #: Rows not fixed yet (each fails today; strict: once it holds, it must leave this list).
 #: Every entry is listed as not done in the issue's report.
-NOT_FIXED_YET = {
-    "grey16-tiff",
-    "grey16-png",
-    "float32-tiff",
-}
+NOT_FIXED_YET: set[str] = set()
 
 
 def _marks(c) -> list:
