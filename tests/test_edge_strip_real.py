@@ -3,10 +3,10 @@
 enfuse gives the pixels within half a contrast window of its picture's edge
 to the first frame whatever its focus (``enfuse.unfused_border``); on pcb that
 frame's left edge is out of focus, so the uncut result had a 7-pixel blurred
-strip there.  Cutting that border needs a change in focuswrap/ that waits
-for the layout change of the architecture work: until it lands the real
-check below is expected to fail (strict: it must be unmarked when the border
-is cut).  The check compares the detail (squared differences of
+strip there.  Cutting that border is not done yet (it means writing the
+result again, 16-bit and float TIFFs included, and cutting the contribution
+map to match): until it is, the real check below is expected to fail
+(strict: it must be unmarked when the border is cut).  The check compares the detail (squared differences of
 neighbouring pixels) of the outer 4 columns or rows on each side with a band
 a little further in: before the cut it was 0.03-0.21 of it, after it 0.54-0.95.
 """
@@ -71,8 +71,7 @@ def test_the_measure_sees_a_blurred_strip(tmp_path):
 @pytest.mark.pcb
 @pytest.mark.xfail(
     strict=True,
-    reason="enfuse's unfused border (half the contrast window) is not cut yet: the change to focuswrap/ "
-    "waits for the architecture's layout change (docs/halos.md, the edge strip)",
+    reason="enfuse's unfused border (half the contrast window) is not cut yet (docs/halos.md, the edge strip)",
 )
 @pytest.mark.parametrize("preset", ["miniature", "halo-safe"])
 def test_no_blurred_strip_along_the_edges(pcb_photos, tmp_path, preset):
