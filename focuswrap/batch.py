@@ -24,14 +24,18 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from focuswrap import events, inputs, pipeline, proc
+from focuswrap import events, formats, inputs, pipeline, proc
 from focuswrap.discovery import Tools
 
 # The types live in model.py and the listing, table and report in display.py (kept importable from here).
 from focuswrap.display import plan_lines, print_report, summary_table
 from focuswrap.model import HOW_TEXT, BatchResult, Group, StackOutcome
 from focuswrap.model import failure_text as _failure_text
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 __all__ = [
     "BatchResult",
@@ -215,25 +219,36 @@ def _exif_seconds(text: object, subsec: object = None) -> float | None:
     return seconds
 
 
+def _exif_from(raw: bytes) -> Image.Exif:
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif.load(raw)
+    return exif
+
+
 def capture_time(path: Path) -> float | None:
     """EXIF DateTimeOriginal (with SubSecTimeOriginal), else DateTime, in seconds; None if absent."""
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
     try:
         with inputs._no_bomb_guard(), Image.open(path) as im:
             if im.format == "PNG":
                 # PngImageFile.getexif() decodes the whole image to find an eXIf chunk after it.
                 raw = im.info.get("exif")
-                exif = Image.Exif()
-                if raw:
-                    exif.load(raw)
+                exif: Image.Exif | None = _exif_from(raw) if raw else None
             else:
                 exif = im.getexif()
-            sub = exif.get_ifd(_EXIF_IFD)
-            found = _exif_seconds(sub.get(_DATE_TIME_ORIGINAL), sub.get(_SUBSEC_TIME_ORIGINAL))
-            return found if found is not None else _exif_seconds(exif.get(_DATE_TIME))
+    except UnidentifiedImageError:
+        # A 16-bit grey (with alpha) or float TIFF: its EXIF read the way the stack reads it.
+        exif = formats.read_metadata(path)[0]
     except Exception:  # noqa: BLE001 - an unreadable photo is reported by the stack's own checks (Ctrl-C passes)
         return None
+    if exif is None:
+        return None
+    sub = exif.get_ifd(_EXIF_IFD)
+    found = _exif_seconds(sub.get(_DATE_TIME_ORIGINAL), sub.get(_SUBSEC_TIME_ORIGINAL))
+    return found if found is not None else _exif_seconds(exif.get(_DATE_TIME))
 
 
 def _group_by_time(photos: Sequence[Path], gap: float) -> list[Group]:

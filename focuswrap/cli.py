@@ -396,7 +396,7 @@ def gui(
         "--results-dir",
         file_okay=False,
         metavar="FOLDER",
-        help="Folder for the results (default: Pictures/focuswrap).",
+        help="Folder for the results (else config.toml's results_dir, else Pictures/focuswrap).",
     ),
 ) -> None:
     """Open a page in your web browser: drop your photos there and get the stacked picture, no typing."""

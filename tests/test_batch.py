@@ -612,3 +612,21 @@ def test_cli_batch_runs_and_exits_with_the_summary(tmp_path: Path, fake_tools) -
     cropless = subprocess.run([*argv, "--no-crop", "--force"], capture_output=True, text=True, env=env, timeout=120)
     assert cropless.returncode == 0, cropless.stderr
     assert len(align.calls) == before + 2 and not any("-C" in call for call in align.calls[before:])
+
+
+def test_capture_time_of_a_tiff_pillow_cannot_open(tmp_path: Path) -> None:
+    """A 16-bit grey TIFF with alpha (Pillow cannot open it) still gives its capture time for --group-by time."""
+    import numpy as np
+    import tifffile
+
+    frame = tmp_path / "grey16.tif"
+    plane = np.arange(32 * 24, dtype=np.uint16).reshape(24, 32) * 80
+    tifffile.imwrite(
+        frame,
+        np.dstack([plane, np.full_like(plane, 65535)]),
+        photometric="minisblack",
+        extrasamples=["unassalpha"],
+        extratags=[(306, "s", 0, "2024:01:01 12:00:05", True)],  # DateTime
+    )
+    assert batch.capture_time(frame) == batch._exif_seconds("2024:01:01 12:00:05")
+    assert batch.capture_time(frame) is not None

@@ -393,3 +393,29 @@ def test_help_and_version_do_not_import_the_web_stack():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "LOADED []" in out.stdout, out.stdout
+
+
+@pytest.mark.parametrize("kind", ["grey16-alpha", "float-grey"])
+def test_thumbnails_and_views_of_tiffs_pillow_cannot_show(tmp_path: Path, kind: str) -> None:
+    """The page shows 16-bit grey (with alpha) and float TIFFs, which Pillow cannot open or shows black."""
+    import numpy as np
+    import tifffile
+    from PIL import Image
+
+    from focuswrap.gui import app as page
+
+    ramp = np.linspace(0.0, 1.0, 64 * 48, dtype=np.float32).reshape(48, 64)
+    source = tmp_path / f"{kind}.tif"
+    if kind == "grey16-alpha":
+        grey = (ramp * 65535).astype(np.uint16)
+        alpha = np.full_like(grey, 65535)
+        tifffile.imwrite(source, np.dstack([grey, alpha]), photometric="minisblack", extrasamples=["unassalpha"])
+    else:
+        tifffile.imwrite(source, ramp, photometric="minisblack")
+    thumb = page._preview(source, tmp_path / "thumb.jpg", 32)
+    view = page._viewable(source, tmp_path / "view.jpg")
+    assert thumb is not None and view is not None
+    for made in (thumb, view):
+        with Image.open(made) as im:
+            low, high = im.convert("L").getextrema()
+        assert low < 40 and high > 215, (made.name, low, high)  # the ramp, not a black picture

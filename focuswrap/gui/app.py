@@ -279,17 +279,34 @@ def _preview(source: Path, target: Path, side: int) -> Path | None:
     """A JPEG thumbnail of ``source`` (upright, at most ``side`` pixels), made once."""
     if target.is_file():
         return target
-    from PIL import Image, ImageOps
+    from PIL import ImageOps
 
     try:
-        with Image.open(source) as opened:
-            opened.draft("RGB", (side, side))
+        with _open(source) as opened:
+            opened.draft("RGB", (side, side))  # a JPEG decodes at the size it is shown
             im = ImageOps.exif_transpose(opened)
             im.thumbnail((side, side))
             _as_rgb(im).save(target, "JPEG", quality=85)
     except Exception:  # noqa: BLE001 - not an image: the page shows the refusal instead of a thumbnail
         return None
     return target
+
+
+def _open(source: Path) -> Image.Image:
+    """``source`` opened lazily by Pillow, or decoded by :func:`focuswrap.pixels.open_image` when it is a
+    16-bit grey (with alpha) or float TIFF, which Pillow cannot open or shows black."""
+    from PIL import Image, UnidentifiedImageError
+
+    from focuswrap import pixels
+
+    try:
+        im = Image.open(source)
+    except UnidentifiedImageError:
+        return pixels.open_image(source)
+    if im.mode == "F":
+        im.close()
+        return pixels.open_image(source)
+    return im
 
 
 def _as_rgb(im: Image.Image) -> Image.Image:
@@ -304,10 +321,8 @@ def _viewable(source: Path, target: Path) -> Path | None:
         return source
     if target.is_file():
         return target
-    from PIL import Image
-
     try:
-        with Image.open(source) as im:
+        with _open(source) as im:
             _as_rgb(im).save(target, "JPEG", quality=92)
     except Exception:  # noqa: BLE001 - not viewable: the page shows no picture rather than failing
         return None
