@@ -43,6 +43,9 @@ from PIL import Image, UnidentifiedImageError
 from focuswrap import photo as inputs  # the photo facts (Photo, extensions, hints, names)
 from focuswrap import pixels
 from focuswrap.errors import BadInputError, WriteFailed
+
+# enfuse's result checks live in its tool module (kept importable from here).
+from focuswrap.hugin.enfuse import check_fused, layer_offset, load_fused
 from focuswrap.photo import ORIENTATION_TAG, exif_orientation, kind_of
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -623,8 +626,5 @@ def set_tiff_orientation(path: PathLike, orientation: int) -> None:
 
 # ------------------------------------------------------------------ checks
 
-
-# enfuse's result checks live in its tool module (kept importable from here).
-from focuswrap.hugin.enfuse import check_fused, layer_offset, load_fused  # noqa: E402
 
 __all__ = ["check_fused", "kind_of", "layer_offset", "load_fused"]

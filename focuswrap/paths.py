@@ -111,11 +111,11 @@ def remove_stale_work_folders(where: Path) -> list[Path]:
     older focuswrap (no owner file) and a live run's folder are left alone.
     Returns the folders removed; never raises.
     """
-    try:
-        import fcntl  # noqa: F401 - only where locks exist
-    except ImportError:
-        return []
+    import importlib.util
     import shutil
+
+    if importlib.util.find_spec("fcntl") is None:  # only where locks exist
+        return []
 
     removed = []
     try:

@@ -52,8 +52,8 @@ def luminance(image: ImageLike) -> Image.Image:
     if im.mode.startswith("I;16"):
         im = im.convert("I")
     if im.mode == "I":
-        _, high = im.getextrema()
-        if high > 255:  # type: ignore[operator]
+        high = im.getextrema()[1]  # one band: a number
+        if isinstance(high, (int, float)) and high > 255:
             im = im.point(lambda v: v / 256)
         return im.convert("L")
     if im.mode == "L":
