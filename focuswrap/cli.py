@@ -493,6 +493,7 @@ def presets_path() -> None:
 
 
 _interrupted = False  # set by the first Ctrl-C/SIGTERM
+_STOPPED = "Interrupted; the running Hugin tool was stopped and temporary files were removed."
 
 
 cache_app = typer.Typer(
@@ -532,7 +533,7 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
         return
     _interrupted = True
     proc.terminate_all()  # tools of other threads too (the version probes); each run() reaps its own
-    raise Interrupted("Interrupted; the running Hugin tool was stopped and temporary files were removed.")
+    raise Interrupted(_STOPPED)
 
 
 #: Ctrl-C, SIGTERM (a GUI's cancel, ``kill``) and SIGHUP (the terminal closed) all stop the
@@ -557,11 +558,17 @@ def main() -> None:
 
         helpstyle.command(app)(prog_name="focuswrap")
     except (FocuswrapError, Interrupted) as exc:
-        _report_error(exc)
-        sys.exit(int(exc.exit_code))
+        stopped = exc if isinstance(exc, Interrupted) or not _interrupted else Interrupted(_STOPPED)
+        _report_error(stopped)
+        sys.exit(int(stopped.exit_code))
     except Exception as exc:  # a bug: say so in one line; FOCUSWRAP_DEBUG=1 shows the traceback
         import os
 
+        if _interrupted:
+            # The stop signal's Interrupted came back wrapped: pydantic, building a model
+            # while the signal landed, turns it into a SchemaError.  The stop is what happened.
+            _report_error(Interrupted(_STOPPED))
+            sys.exit(int(ExitCode.INTERRUPTED))
         if os.environ.get("FOCUSWRAP_DEBUG"):
             raise
         print(

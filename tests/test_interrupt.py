@@ -125,3 +125,38 @@ def test_keep_temp_keeps_the_work_folder_on_interrupt_but_stops_the_tool(ws: Wor
         kept = ws.work_folders()
         assert len(kept) == 1 and kept[0].startswith("focuswrap."), kept
         assert not (ws.shots / "out.jpg").exists()
+
+
+_WRAPPED = """
+import sys
+from focuswrap import cli, helpstyle
+
+def command(app):
+    def run(**_kw):
+        cli._interrupted = True  # what the stop handler sets before it raises Interrupted
+        raise {error}
+    return run
+
+helpstyle.command = command
+cli.main()
+"""
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        # pydantic-core, building a model when the signal lands, wraps the Interrupted it raised
+        'RuntimeError("SchemaError: Error building model validator: Interrupted")',
+        # a tool killed by the stop: its failure is not the news
+        'cli.FocuswrapError("enfuse exited with signal 15")',
+    ],
+)
+def test_after_a_stop_signal_any_failure_is_the_interruption(error: str) -> None:
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", _WRAPPED.format(error=error)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == ExitCode.INTERRUPTED, done.stderr
+    assert done.stderr.startswith("focuswrap: error: Interrupted"), done.stderr
+    assert "internal error" not in done.stderr and "Traceback" not in done.stderr
