@@ -72,8 +72,11 @@ def _as_l(image: Image.Image, scale: float) -> Image.Image:
     return image.point(lambda v: v * scale).convert("L")
 
 
-def build(folder: Path, names: Sequence[str], output: Path, *, max_side: int = 1600) -> Path:
-    """Write the contribution map PNG for the frames called ``names`` (in stack order)."""
+def build(folder: Path, names: Sequence[str], output: Path, *, max_side: int = 1600, border: int = 0) -> Path:
+    """Write the contribution map PNG for the frames called ``names`` (in stack order).
+
+    ``border``: pixels cut from each side of the result (the edge enfuse did not fuse), cut here too.
+    """
     from PIL import Image, ImageChops, ImageDraw
 
     soft_files, hard_files = mask_files(folder, len(names))
@@ -103,6 +106,9 @@ def build(folder: Path, names: Sequence[str], output: Path, *, max_side: int = 1
     canvas.paste((110, 110, 110), mask=ImageChops.multiply(weak, stripes))
     canvas.paste((40, 40, 40), mask=ImageChops.multiply(weak, ImageChops.invert(stripes)))
 
+    if border:
+        canvas = canvas.crop((border, border, size[0] - border, size[1] - border))
+        size = canvas.size
     if max(size) > max_side:
         factor = max_side / max(size)
         canvas = canvas.resize((round(size[0] * factor), round(size[1] * factor)), Image.Resampling.NEAREST)

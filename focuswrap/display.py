@@ -232,7 +232,9 @@ def print_result(result: StackFinished, *, as_json: bool) -> None:
         lines.append(f"  sharpness  {gain:.2f}x the sharpest input ({sharp['sharpest_input']})")
     if result.crop_size:
         width, height = result.crop_size
-        lines.append(f"  cropped    to {width}x{height}, the area every photo covers (--no-crop keeps it all)")
+        lines.append(
+            f"  cropped    to {width}x{height}, the area every photo covers and enfuse blended (--no-crop keeps it all)"
+        )
     if result.map_output:
         lines.append(f"  map        {result.map_output}")
     if result.work_folder:

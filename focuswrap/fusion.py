@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from focuswrap import contribution, diagnose, formats, pixels, proc
 from focuswrap.discovery import Tools
-from focuswrap.errors import FusionFailed, ToolTimeout
+from focuswrap.errors import FusionFailed, ToolTimeout, WriteFailed
 from focuswrap.hugin import enfuse
 from focuswrap.hugin.base import check_written, command_of
 from focuswrap.model import EventReporter, StackRequest
@@ -143,3 +143,30 @@ def _memory_needed(frames: Sequence[Path]) -> str:
         f"{need / 1024:.1f} GB ({enfuse.MB_PER_MEGAPIXEL} MB per megapixel per photo); "
         "use fewer or smaller photos, or close other programs."
     )
+
+
+def cut_unfused_border(
+    request: StackRequest, fused: Path, image: Image.Image, fmt: str, work: Path
+) -> tuple[Path, Image.Image, int]:
+    """Cut the edge enfuse did not fuse (:func:`enfuse.unfused_border`) in presets that crop.
+
+    Returns the result file and picture to deliver, and how many pixels went
+    from each side (0: none, as with ``--no-crop``, ``classic`` or a picture too
+    small to lose them).  A TIFF result is written again, every sample as it was.
+    """
+    border = enfuse.unfused_border(request.preset.preset.fuse)
+    width, height = image.size
+    if not request.preset.preset.align.crop or border == 0 or min(width, height) <= 4 * border:
+        return fused, image, 0
+    trimmed = image.crop((border, border, width - border, height - border))
+    if fmt != "TIFF":
+        return fused, trimmed, border
+    target = work / f"trimmed-{fused.name}"
+    try:
+        pixels.trim_tiff(fused, target, border)
+    except OSError as exc:
+        raise WriteFailed(
+            f"Could not write the result in the work folder {work}: {exc.strerror or exc}; "
+            "free some space there or point TMPDIR at another folder."
+        ) from None
+    return target, trimmed, border

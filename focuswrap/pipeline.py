@@ -29,7 +29,7 @@ from focuswrap.errors import (
 )
 
 # Kept importable from here (their homes are model.py, ladder.py and fusion.py).
-from focuswrap.fusion import _fuse_progress, fuse_command, run_fusion
+from focuswrap.fusion import _fuse_progress, cut_unfused_border, fuse_command, run_fusion
 from focuswrap.hugin import align
 from focuswrap.ladder import (
     REMAP_PART_ENV,
@@ -148,13 +148,13 @@ def plan(request: StackRequest, tools: Tools) -> Plan:
     return Plan(files, output, commands.align, fuse_argv, commands.remap, commands.remap_env, notes)
 
 
-def _deliver_map(target: Path | None, work: Path, files: list[Path]) -> Path | None:
+def _deliver_map(target: Path | None, work: Path, files: list[Path], border: int = 0) -> Path | None:
     """Build the contribution map into a temporary file beside it, then move it into place."""
     if target is None:
         return None
     part = target.with_name(f".{target.name[:60]}.{os.getpid()}.focuswrap-part")
     try:
-        contribution.build(work, [f.name for f in files], part)
+        contribution.build(work, [f.name for f in files], part, border=border)
         os.replace(part, target)
     except OSError as exc:
         raise WriteFailed(f"Could not write the contribution map {target}: {exc.strerror or exc}.") from None
@@ -345,6 +345,8 @@ def _stack(request: StackRequest, tools: Tools, reporter: EventReporter) -> Stac
                 fused, image = run_fusion(
                     request, tools, aligned, work, reporter, fmt, when_done=measure.measure_inputs, names=names
                 )
+                origin = formats.layer_offset(image)  # on the canvas, before the unfused edge is cut
+                fused, image, border = cut_unfused_border(request, fused, image, fmt, work)
             with _step(reporter, seconds, "finish", str(output), f"Writing {output.name}"):
                 measure.measure_result(image)  # while the result is written
                 with workspace.missing_folders(to_create):
@@ -352,7 +354,7 @@ def _stack(request: StackRequest, tools: Tools, reporter: EventReporter) -> Stac
                         fused, output, fmt=fmt, first_input=files[0], force=request.force,
                         orientation=photos[0].orientation, image=image,
                     )  # fmt: skip
-                    map_path = _deliver_map(map_target, work, files)
+                    map_path = _deliver_map(map_target, work, files, border)
                 report = measure.report(reporter)
         except (AlignmentFailed, FusionFailed) as exc:
             _in_user_names(exc, frames, names)
@@ -363,7 +365,7 @@ def _stack(request: StackRequest, tools: Tools, reporter: EventReporter) -> Stac
         except BaseException:  # Ctrl-C, or an error: do not start measuring now
             measure.cancel()
             raise
-        crop = _crop_box(image, frames[0])
+        crop = _crop_box(image, frames[0], origin, border)
     seconds["total"] = time.monotonic() - t0
     return StackResult(
         output=output,
@@ -389,14 +391,18 @@ def _shown_size(crop: tuple[int, int, int, int] | None, orientation: int) -> tup
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 
 
-def _crop_box(fused: Image.Image, first_frame: Path) -> tuple[int, int, int, int] | None:
+def _crop_box(
+    fused: Image.Image, first_frame: Path, origin: tuple[int, int], border: int
+) -> tuple[int, int, int, int] | None:
     """The part of the first frame's canvas the result covers, when it is not all of it.
 
     ``first_frame`` is what the tools read (a raw or HEIF photo's converted
     TIFF), so its size is the canvas whatever the photo's header says.
+    ``origin`` is where enfuse's result sat on the canvas, ``border`` what was
+    cut from each of its sides since.
     """
     canvas = pixels.size_of(first_frame)  # also a float or 16-bit grey TIFF, which Pillow cannot open
-    if fused.size == canvas:
+    if fused.size == canvas and border == 0:
         return None
-    left, top = formats.layer_offset(fused)
+    left, top = origin[0] + border, origin[1] + border
     return (left, top, left + fused.width, top + fused.height)

@@ -267,3 +267,41 @@ def _read_tiff(path: PathLike) -> Image.Image:
             picture.info[ALPHA_INFO] = _picture("L", _eight(alpha))
     picture.info[TAGS_INFO] = _placement(tags)
     return picture
+
+
+def trim_tiff(source: PathLike, target: PathLike, border: int) -> None:
+    """Write ``source`` less ``border`` pixels on every side into ``target``, as a TIFF of the same kind.
+
+    Every sample is kept as it is (8 or 16 bits, float, alpha), with the
+    colour profile and the resolution; LZW, as enfuse writes.  The canvas
+    position tags are left out: the trimmed picture's place is the caller's.
+    """
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(os.fspath(source)) as tif:
+            page = tif.pages.first
+            data = page.asarray()
+            photometric = page.photometric
+            extras = tuple(page.extrasamples)
+            icc = page.tags.get(34675)
+            unit = page.tags.get(296)
+            xres, yres = page.tags.get(282), page.tags.get(283)
+            planar = page.planarconfig
+    except _tifffile_errors() as exc:
+        raise UnreadablePicture(_reason(exc)) from None
+    if planar == tifffile.PLANARCONFIG.SEPARATE and data.ndim == 3:
+        data = np.moveaxis(data, 0, -1)  # samples last, as written below
+    trimmed = np.ascontiguousarray(data[border : data.shape[0] - border, border : data.shape[1] - border])
+    resolution = (xres.value, yres.value) if xres is not None and yres is not None else None
+    tifffile.imwrite(
+        os.fspath(target),
+        trimmed,
+        photometric=photometric,
+        planarconfig="contig",
+        extrasamples=extras or None,
+        compression="lzw",
+        iccprofile=icc.value if icc is not None else None,
+        resolution=resolution,
+        resolutionunit=unit.value if unit is not None and resolution is not None else None,
+    )

@@ -278,3 +278,12 @@ def loaded_or_config_error(load: Callable[[Path], T], path: Path) -> T | None:
         message = str(exc)
         assert message and all(line.startswith(f"{path}: ") for line in message.splitlines())
         return None
+
+
+def unfused_border(preset: str = "miniature") -> int:
+    """Pixels cut from each side of a result of ``preset``: the edge enfuse does not blend."""
+    from focuswrap import presets
+    from focuswrap.hugin.enfuse import unfused_border as border
+
+    chosen = presets.get(preset).preset
+    return border(chosen.fuse) if chosen.align.crop else 0

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import unfused_border
 from PIL import Image, ImageChops
 
 from focuswrap import synthetic
@@ -56,11 +57,13 @@ def test_default_crops_to_the_area_every_frame_covers(bracket, tmp_path):
         # No border: every pixel of the result is covered (enfuse's alpha is opaque everywhere).
         assert out.getchannel("A").getextrema() == (255, 255)
     # The crop is the one align_image_stack chose, and the reference frame was remapped (cropped) too.
+    # The result is that area less the edge enfuse does not blend.
     crop = pto.crop((work / "debug.pto").read_text())
-    assert (crop.left, crop.top, crop.right, crop.bottom) == (left, top, right, bottom)
+    b = unfused_border()
+    assert (crop.left + b, crop.top + b, crop.right - b, crop.bottom - b) == (left, top, right, bottom)
     assert sorted(p.name for p in work.glob("aligned_*.tif")) == [f"aligned_{i:04d}.tif" for i in range(4)]
     with Image.open(work / "aligned_0000.tif") as first:
-        assert first.size == (right - left, bottom - top)
+        assert first.size == (crop.right - crop.left, crop.bottom - crop.top)
 
 
 def test_no_crop_keeps_the_whole_canvas(bracket, tmp_path):

@@ -69,10 +69,6 @@ def test_the_measure_sees_a_blurred_strip(tmp_path):
 
 @pytest.mark.real
 @pytest.mark.pcb
-@pytest.mark.xfail(
-    strict=True,
-    reason="enfuse's unfused border (half the contrast window) is not cut yet (docs/halos.md, the edge strip)",
-)
 @pytest.mark.parametrize("preset", ["miniature", "halo-safe"])
 def test_no_blurred_strip_along_the_edges(pcb_photos, tmp_path, preset):
     done = subprocess.run(

@@ -85,6 +85,20 @@ class FuseOptions(Strict):
         return check_extra_args(v, MANAGED, optspec.ENFUSE)
 
 
+def unfused_border(options: FuseOptions) -> int:
+    """How many pixels along each edge of enfuse's result come from its first frame, unfused.
+
+    enfuse 4.2 judges sharpness in a window of ``contrast_window_size``
+    pixels; within half a window of the picture's edge the window leaves the
+    picture, every frame's contrast weight is 0, and those pixels go to the
+    first frame whatever its focus (``--save-masks`` shows it: on the pcb stack,
+    window 15, frame 1 gets every pixel of the outer 7 columns and rows, and its
+    blurred left edge shows as a strip).  Without a contrast weight there is no
+    such border.
+    """
+    return options.contrast_window_size // 2 if options.contrast_weight > 0 else 0
+
+
 def _num(x: float) -> str:
     return f"{x:g}"
 
