@@ -284,16 +284,17 @@ def trim_tiff(source: PathLike, target: PathLike, border: int) -> None:
             data = page.asarray()
             photometric = page.photometric
             extras = tuple(page.extrasamples)
-            icc = page.tags.get(34675)
-            unit = page.tags.get(296)
-            xres, yres = page.tags.get(282), page.tags.get(283)
+            # Tag values are read here: a large one (the colour profile) is read lazily, from the open file.
+            icc, unit, xres, yres = (page.tags.get(code) for code in (34675, 296, 282, 283))
+            profile = icc.value if icc is not None else None
+            resolution = (xres.value, yres.value) if xres is not None and yres is not None else None
+            resolution_unit = unit.value if unit is not None and resolution is not None else None
             planar = page.planarconfig
     except _tifffile_errors() as exc:
         raise UnreadablePicture(_reason(exc)) from None
     if planar == tifffile.PLANARCONFIG.SEPARATE and data.ndim == 3:
         data = np.moveaxis(data, 0, -1)  # samples last, as written below
     trimmed = np.ascontiguousarray(data[border : data.shape[0] - border, border : data.shape[1] - border])
-    resolution = (xres.value, yres.value) if xres is not None and yres is not None else None
     tifffile.imwrite(
         os.fspath(target),
         trimmed,
@@ -301,7 +302,7 @@ def trim_tiff(source: PathLike, target: PathLike, border: int) -> None:
         planarconfig="contig",
         extrasamples=extras or None,
         compression="lzw",
-        iccprofile=icc.value if icc is not None else None,
+        iccprofile=profile,
         resolution=resolution,
-        resolutionunit=unit.value if unit is not None and resolution is not None else None,
+        resolutionunit=resolution_unit,
     )

@@ -194,3 +194,26 @@ def test_camera_information_and_orientation_come_from_a_tiff_pillow_cannot_open(
     assert formats.frame_orientation(f) == 6
     one = photo.read_tiff(f)
     assert one is not None and one.orientation == 6
+
+
+@pytest.mark.parametrize(
+    ("dtype", "samples", "photometric"),
+    [(np.uint8, 4, "rgb"), (np.uint16, 4, "rgb"), (np.uint16, 2, "minisblack"), (np.float32, 2, "minisblack")],
+)
+def test_trim_tiff_keeps_every_sample_the_profile_and_the_resolution(tmp_path: Path, dtype, samples, photometric):
+    rng = np.random.default_rng(7)
+    full = (rng.random((40, 50, samples)) * (1.0 if dtype == np.float32 else np.iinfo(dtype).max)).astype(dtype)
+    source, target = tmp_path / "in.tif", tmp_path / "out.tif"
+    icc = b"\0\0\0\x18fake-profile-bytes-for-test"
+    tifffile.imwrite(
+        source, full, photometric=photometric, extrasamples=["unassalpha"], iccprofile=icc, resolution=(300, 300)
+    )
+    pixels.trim_tiff(source, target, 3)
+    with tifffile.TiffFile(target) as tif:
+        page = tif.pages.first
+        data = page.asarray()
+        assert data.dtype == dtype and data.shape == (34, 44, samples)
+        assert np.array_equal(data, full[3:-3, 3:-3])
+        assert tuple(page.extrasamples) == (2,)  # unassociated alpha, still alpha
+        assert page.tags[34675].value == icc
+        assert page.tags[282].value == (300, 1) and page.compression == tifffile.COMPRESSION.LZW
