@@ -145,6 +145,13 @@ def _memory_needed(frames: Sequence[Path]) -> str:
     )
 
 
+def unfused_edge(request: StackRequest, size: tuple[int, int]) -> int:
+    """Pixels :func:`cut_unfused_border` cuts from each side of a result of ``size``: 0 in presets that do
+    not crop, or for a picture too small to lose them."""
+    border = enfuse.unfused_border(request.preset.preset.fuse)
+    return border if request.preset.preset.align.crop and min(size) > 4 * border else 0
+
+
 def cut_unfused_border(
     request: StackRequest, fused: Path, image: Image.Image, fmt: str, work: Path
 ) -> tuple[Path, Image.Image, int]:
@@ -154,9 +161,9 @@ def cut_unfused_border(
     from each side (0: none, as with ``--no-crop``, ``classic`` or a picture too
     small to lose them).  A TIFF result is written again, every sample as it was.
     """
-    border = enfuse.unfused_border(request.preset.preset.fuse)
+    border = unfused_edge(request, image.size)
     width, height = image.size
-    if not request.preset.preset.align.crop or border == 0 or min(width, height) <= 4 * border:
+    if border == 0:
         return fused, image, 0
     trimmed = image.crop((border, border, width - border, height - border))
     if fmt != "TIFF":

@@ -29,7 +29,7 @@ from focuswrap.errors import (
 )
 
 # Kept importable from here (their homes are model.py, ladder.py and fusion.py).
-from focuswrap.fusion import _fuse_progress, cut_unfused_border, fuse_command, run_fusion
+from focuswrap.fusion import _fuse_progress, cut_unfused_border, fuse_command, run_fusion, unfused_edge
 from focuswrap.hugin import align
 from focuswrap.ladder import (
     REMAP_PART_ENV,
@@ -215,8 +215,9 @@ class _Sharpness:
     while it is written; :meth:`cancel` stops whatever has not started.
     """
 
-    def __init__(self, side: ThreadPoolExecutor, frames: list[Path], names: list[str]) -> None:
+    def __init__(self, side: ThreadPoolExecutor, frames: list[Path], names: list[str], border: int) -> None:
         self.side, self.frames, self.names = side, frames, names
+        self.border = border  # the inputs are measured over the area the result keeps
         self.parts: list[Future[tuple[float, ...]]] = []
 
     def measure_inputs(self) -> None:
@@ -224,7 +225,8 @@ class _Sharpness:
 
         n = REPORT_THREADS
         self.parts += [
-            self.side.submit(sharpness.measure_all, self.frames[k::n], factor=REPORT_SCALE) for k in range(n)
+            self.side.submit(sharpness.measure_all, self.frames[k::n], factor=REPORT_SCALE, border=self.border)
+            for k in range(n)
         ]
 
     def measure_result(self, image: Image.Image) -> None:
@@ -334,7 +336,7 @@ def _stack(request: StackRequest, tools: Tools, reporter: EventReporter) -> Stac
         ThreadPoolExecutor(max_workers=REPORT_THREADS, thread_name_prefix="focuswrap-report") as side,
     ):
         frames = _convert(photos, work, reporter, seconds)
-        measure = _Sharpness(side, frames, names)
+        measure = _Sharpness(side, frames, names, unfused_edge(request, pixels.size_of(frames[0])))
         try:
             n = plural(len(files), "photo")
             with _step(reporter, seconds, "align", f"{len(files)} frames, preset {request.preset.name}",

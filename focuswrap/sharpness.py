@@ -186,9 +186,22 @@ class SharpnessReport:
         return f"result {self.result:.1f} vs sharpest input {self.sharpest_name} {self.sharpest:.1f}: x{self.gain:.2f}"
 
 
-def measure_all(inputs: Sequence[ImageLike], *, crop: float = 0.8, factor: int = 1) -> tuple[float, ...]:
-    """:func:`gradient_energy` of each input (at 1/``factor`` size), in order."""
-    return tuple(gradient_energy(reduced(im, factor), crop=crop) for im in inputs)
+def measure_all(
+    inputs: Sequence[ImageLike], *, crop: float = 0.8, factor: int = 1, border: int = 0
+) -> tuple[float, ...]:
+    """:func:`gradient_energy` of each input (at 1/``factor`` size), in order.
+
+    ``border``: pixels cut from each side first, so that inputs and a result cut as much
+    (the edge enfuse does not blend) are measured over the same area.
+    """
+    return tuple(gradient_energy(reduced(_cut(im, border), factor), crop=crop) for im in inputs)
+
+
+def _cut(image: ImageLike, border: int) -> ImageLike:
+    if not border:
+        return image
+    im = _open(image)
+    return im.crop((border, border, im.width - border, im.height - border))
 
 
 def report(
