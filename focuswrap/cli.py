@@ -8,26 +8,20 @@ there.  Heavy modules are imported inside commands so that ``--help`` and
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import signal
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
-from focuswrap import __version__, proc
+from focuswrap import __version__
 from focuswrap.errors import ExitCode, FocuswrapError, Interrupted
 
 if TYPE_CHECKING:
-    from types import FrameType
-
     from focuswrap.config import Config
     from focuswrap.discovery import Tools
-    from focuswrap.events import JsonLines
-    from focuswrap.model import StackRequest
+    from focuswrap.events import StackFailed
     from focuswrap.presets import NamedPreset
 
 #: Where the documentation lives for someone who installed the package (and has no docs/ folder).
@@ -126,29 +120,10 @@ def _root(
     """Focus-stack photos with Hugin's align_image_stack and enfuse."""
 
 
-def _request(
-    config: Config,
-    preset: NamedPreset,
-    *,
-    no_retry: bool,
-    max_attempts: int | None,
-    timeout: float | None,
-    quiet: bool,
-    no_cache: bool,
-) -> StackRequest:
-    """The request `stack` and `batch` make alike, from their options and config.toml (no photos yet)."""
-    from focuswrap.model import StackRequest
+def _failed_event(exc: BaseException) -> StackFailed | None:
+    from focuswrap.model import failed_event_of
 
-    return StackRequest(
-        inputs=[],
-        preset=preset,
-        retry=not no_retry,
-        max_attempts=max_attempts,
-        timeout=timeout or config.timeout,
-        verbose_tools=not quiet,
-        use_cache=not no_cache,
-        cache_max_bytes=config.cache_max_mb * 1024 * 1024,
-    )
+    return failed_event_of(exc)
 
 
 def _preset(name: str | None, config: Config) -> NamedPreset:
@@ -219,7 +194,9 @@ def stack(
     global _verbose
     _verbose = verbose
     # --events: the one typed event stream, one JSON line each, for the local page.
-    with _event_lines(events) as sink:
+    from focuswrap.events import json_lines
+
+    with json_lines(events, _failed_event) as sink:
         from focuswrap.config import load_config
 
         config = load_config()
@@ -230,7 +207,7 @@ def stack(
             from focuswrap import display, pipeline, presets
 
             request = dataclasses.replace(
-                _request(
+                pipeline.StackRequest.from_config(
                     config,
                     presets.with_crop(_preset(preset, config), crop),
                     no_retry=no_retry,
@@ -257,26 +234,6 @@ def stack(
             pipeline.stack(request, tools, reporter, on_event=sink or result)
         if sink is None and result.finished is not None:
             display.print_result(result.finished, as_json=as_json)
-
-
-@contextlib.contextmanager
-def _event_lines(enabled: bool) -> Iterator[JsonLines | None]:
-    """The ``--events`` writer, or None; a failure before the stack began still ends the stream
-    with its stack_failed event, then goes on to :func:`main` for the message and exit code."""
-    if not enabled:
-        yield None
-        return
-    from focuswrap.events import JsonLines
-
-    sink = JsonLines()
-    try:
-        yield sink
-    except (FocuswrapError, Interrupted) as exc:
-        if not sink.ended:
-            from focuswrap.pipeline import failed_event
-
-            sink(failed_event(exc))
-        raise
 
 
 @app.command(
@@ -340,6 +297,7 @@ def batch_command(
     _verbose = verbose
     from focuswrap import batch, display, presets
     from focuswrap.config import load_config
+    from focuswrap.model import StackRequest
 
     config = load_config()
     chosen = presets.with_crop(_preset(preset, config), crop)
@@ -348,7 +306,7 @@ def batch_command(
     with reporter:
         # The same typed request as `stack` (each bracket sets its photos and output).
         request = dataclasses.replace(
-            _request(
+            StackRequest.from_config(
                 config,
                 chosen,
                 no_retry=no_retry,
@@ -492,10 +450,6 @@ def presets_path() -> None:
     print(paths.user_presets_dir())
 
 
-_interrupted = False  # set by the first Ctrl-C/SIGTERM
-_STOPPED = "Interrupted; the running Hugin tool was stopped and temporary files were removed."
-
-
 cache_app = typer.Typer(
     help="The cache of aligned photos that makes blending the same photos again quick.",
     epilog=f"Examples:\n\n  focuswrap cache info\n\n  focuswrap cache clear\n\nDocs: {docs('cache')}",
@@ -521,62 +475,34 @@ def cache_clear() -> None:
     print(f"Removed {cache.clear()} cached stack(s).")
 
 
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    # Ctrl-C and SIGTERM become a typed error: proc.run stops the child, the
-    # work folder's ``finally`` removes it, and main() exits 130.  (Click
-    # would turn a KeyboardInterrupt into "Aborted!" and exit 1.)
-    global _interrupted
-    if _interrupted:
-        # A second Ctrl-C (people press it repeatedly) must not break off the
-        # cleanup the first one started: stopping the child takes at most a
-        # few seconds (proc.TERMINATE_GRACE, then SIGKILL).
-        return
-    _interrupted = True
-    proc.terminate_all()  # tools of other threads too (the version probes); each run() reaps its own
-    raise Interrupted(_STOPPED)
-
-
-#: Ctrl-C, SIGTERM (a GUI's cancel, ``kill``) and SIGHUP (the terminal closed) all stop the
-#: stack the same way: the tools stopped, the work folder removed, exit 130.
-STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
-
-
 def main() -> None:
     """Console entry point: run the app, turn every known failure into a message and an exit code."""
-    from focuswrap import logs, streams
+    from focuswrap import logs, stops, streams
 
     # Before anything is printed: a closed, full or gone terminal (or one that
     # cannot show a character) silences the display, never the work.
     streams.install()
     logs.configure()
-    proc.allow_runs()
-    for name in STOP_SIGNALS:
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), _interrupt)
+    stops.install()
     try:
         from focuswrap import helpstyle
 
         helpstyle.command(app)(prog_name="focuswrap")
-    except (FocuswrapError, Interrupted) as exc:
-        stopped = exc if isinstance(exc, Interrupted) or not _interrupted else Interrupted(_STOPPED)
-        _report_error(stopped)
-        sys.exit(int(stopped.exit_code))
-    except Exception as exc:  # a bug: say so in one line; FOCUSWRAP_DEBUG=1 shows the traceback
-        import os
+    except (Interrupted, Exception) as exc:
+        failure = stops.what_happened(exc)
+        if failure is None:  # a bug: say so in one line; FOCUSWRAP_DEBUG=1 shows the traceback
+            import os
 
-        if _interrupted:
-            # The stop signal's Interrupted came back wrapped: pydantic, building a model
-            # while the signal landed, turns it into a SchemaError.  The stop is what happened.
-            _report_error(Interrupted(_STOPPED))
-            sys.exit(int(ExitCode.INTERRUPTED))
-        if os.environ.get("FOCUSWRAP_DEBUG"):
-            raise
-        print(
-            f"focuswrap: internal error: {type(exc).__name__}: {exc} "
-            "(please report it; FOCUSWRAP_DEBUG=1 shows the details).",
-            file=sys.stderr,
-        )
-        sys.exit(int(ExitCode.INTERNAL))
+            if os.environ.get("FOCUSWRAP_DEBUG"):
+                raise
+            print(
+                f"focuswrap: internal error: {type(exc).__name__}: {exc} "
+                "(please report it; FOCUSWRAP_DEBUG=1 shows the details).",
+                file=sys.stderr,
+            )
+            sys.exit(int(ExitCode.INTERNAL))
+        _report_error(failure)
+        sys.exit(int(failure.exit_code))
 
 
 def _report_error(exc: FocuswrapError | Interrupted) -> None:

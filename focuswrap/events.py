@@ -11,11 +11,12 @@ back with ``from_dict(json.loads(line))``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from typing import IO, Any, Union, get_args
 
@@ -217,6 +218,26 @@ def from_dict(data: Mapping[str, Any]) -> Event:
 def dump(event: Event) -> str:
     """One JSON line (no newline) for ``--events``."""
     return json.dumps(to_dict(event), ensure_ascii=False, allow_nan=False)
+
+
+@contextlib.contextmanager
+def json_lines(enabled: bool, failed: Callable[[BaseException], Event | None]) -> Iterator[JsonLines | None]:
+    """``stack --events``: the JSON-lines writer on stdout, or None when not ``enabled``.
+
+    A failure before the stream ended (also one before the stack began) still ends it, with the
+    event ``failed`` makes of it (None: not a failure focuswrap knows), then goes on to the caller.
+    """
+    if not enabled:
+        yield None
+        return
+    sink = JsonLines()
+    try:
+        yield sink
+    except BaseException as exc:
+        last = None if sink.ended else failed(exc)
+        if last is not None:
+            sink(last)
+        raise
 
 
 class JsonLines:

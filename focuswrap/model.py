@@ -22,6 +22,7 @@ from focuswrap.hugin import align, enfuse, nona
 from focuswrap.presets import AlignOptions, NamedPreset
 
 if TYPE_CHECKING:
+    from focuswrap.config import Config
     from focuswrap.sharpness import SharpnessReport
 
 #: default_output names results FIRST-stacked.EXT.
@@ -198,6 +199,30 @@ class StackRequest:
     cache_max_bytes: int = 2048 * 1024 * 1024
     map_output: Path | None = None  # --map: write the contribution map here
 
+    @classmethod
+    def from_config(
+        cls,
+        config: Config,
+        preset: NamedPreset,
+        *,
+        no_retry: bool,
+        max_attempts: int | None,
+        timeout: float | None,
+        quiet: bool,
+        no_cache: bool,
+    ) -> StackRequest:
+        """The request ``stack`` and ``batch`` make alike, from their options and config.toml (no photos yet)."""
+        return cls(
+            inputs=[],
+            preset=preset,
+            retry=not no_retry,
+            max_attempts=max_attempts,
+            timeout=timeout or config.timeout,
+            verbose_tools=not quiet,
+            use_cache=not no_cache,
+            cache_max_bytes=config.cache_max_mb * 1024 * 1024,
+        )
+
 
 @dataclass
 class StackResult:
@@ -303,6 +328,11 @@ def finished_event(result: StackResult, warnings: Sequence[str] = ()) -> events.
         work_folder=str(result.work_folder) if result.work_folder else None,
         attempts=tuple(attempt_dict(a) for a in result.attempts),
     )
+
+
+def failed_event_of(exc: BaseException) -> events.StackFailed | None:
+    """:func:`failed_event` for a known failure; None for anything else (a bug)."""
+    return failed_event(exc) if isinstance(exc, (FocuswrapError, Interrupted)) else None
 
 
 def failed_event(exc: FocuswrapError | Interrupted) -> events.StackFailed:

@@ -19,7 +19,7 @@ from fakehugin import ALIGN, ENFUSE
 from helpers import Workspace, assert_clean_failure, kill_if_running, process_gone, stack_fails, unfused_border
 from PIL import Image
 
-from focuswrap import cli, output, proc
+from focuswrap import cli, output, proc, stops
 from focuswrap.errors import ExitCode, Interrupted, MissingToolError, ToolTimeout
 
 CRASH = "os.kill(os.getpid(), signal.SIGSEGV)\ntime.sleep(5)"
@@ -191,7 +191,7 @@ def in_process(ws: Workspace, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.chdir(ws.shots)
     monkeypatch.setenv("FOCUSWRAP_HOME", str(ws.home))
     monkeypatch.setattr(tempfile, "tempdir", str(ws.tmp))
-    monkeypatch.setattr(cli, "_interrupted", False)
+    monkeypatch.setattr(stops, "_received", False)
     saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
 
     def main(*args: str) -> int:

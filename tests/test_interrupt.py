@@ -129,11 +129,11 @@ def test_keep_temp_keeps_the_work_folder_on_interrupt_but_stops_the_tool(ws: Wor
 
 _WRAPPED = """
 import sys
-from focuswrap import cli, helpstyle
+from focuswrap import cli, helpstyle, stops
 
 def command(app):
     def run(**_kw):
-        cli._interrupted = True  # what the stop handler sets before it raises Interrupted
+        stops._received = True  # what the stop handler sets before it raises Interrupted
         raise {error}
     return run
 
