@@ -419,3 +419,11 @@ def test_thumbnails_and_views_of_tiffs_pillow_cannot_show(tmp_path: Path, kind: 
         with Image.open(made) as im:
             low, high = im.convert("L").getextrema()
         assert low < 40 and high > 215, (made.name, low, high)  # the ramp, not a black picture
+
+
+def test_the_page_names_a_folder_under_home_with_a_tilde(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from focuswrap.gui.jobs import shown_path
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert shown_path(tmp_path / "Pictures" / "focuswrap" / "a.jpg") == "~/Pictures/focuswrap/a.jpg"
+    assert shown_path(Path("/elsewhere/a.jpg")) == "/elsewhere/a.jpg"

@@ -856,7 +856,7 @@ def _finished(manager: Manager, run: Run, b: BracketRun, output: Path, event: ev
     name = output.name
     try:
         b.saved = save_copy(output, manager.results_dir, name)
-        saved_text = str(b.saved)
+        saved_text = shown_path(b.saved)
     except OSError as exc:
         saved_text = None
         b.warnings.append(
@@ -887,3 +887,12 @@ def _finished(manager: Manager, run: Run, b: BracketRun, output: Path, event: ev
         "download_name": b.saved.name if b.saved else name,
         "format": FORMATS[run.fmt],
     }
+
+
+def shown_path(path: Path) -> str:
+    """``path`` as a person reads it: under their home folder as ``~/...``, else in full."""
+    try:
+        inside = path.relative_to(Path.home())
+    except (ValueError, RuntimeError):  # elsewhere, or no home folder
+        return str(path)
+    return str(Path("~") / inside)

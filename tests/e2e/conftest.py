@@ -49,6 +49,7 @@ class Server:
     tmp: Path  #: its TMPDIR: its job folders (and the stacks' work folders) are in there
     results: Path
     downloads: Path
+    results_shown: str  #: how the page names the results folder
 
     def job_folders(self) -> list[Path]:
         return sorted(self.tmp.glob("focuswrap-gui.*/job.*"))
@@ -88,9 +89,15 @@ def gui_server(tmp_path: Path) -> Iterator[Server]:
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     results = tmp_path / "results"
+    shown = str(results)
     downloads = tmp_path / "downloads"
     downloads.mkdir()
     env = {**os.environ, "TMPDIR": str(tmp), "PYTHONUNBUFFERED": "1"}
+    if os.environ.get("FOCUSWRAP_SCREENSHOTS"):
+        # The docs' pictures show a person's results folder, not the test's temporary one.
+        env["HOME"] = str(tmp_path / "home")
+        results = tmp_path / "home" / "Pictures" / "focuswrap"
+        shown = "~/Pictures/focuswrap"
     process = subprocess.Popen(
         [sys.executable, "-m", "focuswrap", "gui", "--no-browser", "--results-dir", str(results)],
         stdout=subprocess.PIPE,
@@ -102,7 +109,7 @@ def gui_server(tmp_path: Path) -> Iterator[Server]:
     assert process.stdout is not None
     address = process.stdout.readline().strip()
     assert address.startswith("http://127.0.0.1:") and "/?token=" in address, address
-    server = Server(process, address, tmp, results, downloads)
+    server = Server(process, address, tmp, results, downloads, shown)
     try:
         yield server
     finally:

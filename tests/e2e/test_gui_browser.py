@@ -95,7 +95,7 @@ def test_stack_the_pcb_photos_see_the_result_and_the_map_and_download_it(gui_ser
     width, height = driver.execute_script("return [arguments[0].naturalWidth, arguments[0].naturalHeight]", image)
     assert width > 1000 and height > 700
     assert "as sharp as the sharpest single photo" in _find(driver, "gain").text
-    assert str(gui_server.results) in _find(driver, "saved").text
+    assert gui_server.results_shown in _find(driver, "saved").text
     shoot(_find(driver, "result"), "result")
 
     # The contribution map over the result, with its legend.
